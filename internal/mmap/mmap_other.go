@@ -1,0 +1,18 @@
+//go:build !unix
+
+package mmap
+
+import (
+	"io"
+	"os"
+)
+
+// On platforms without a syscall.Mmap (Windows), the file is read into
+// memory: correct, but not zero-copy.
+func mapFile(f *os.File, size int) ([]byte, error) {
+	b := make([]byte, size)
+	_, err := io.ReadFull(f, b)
+	return b, err
+}
+
+func unmap(b []byte) error { return nil }

@@ -1,0 +1,181 @@
+// Package model presents a model in any format ferry reads (GGUF, HF
+// safetensors, MLX, llama2.c, PyTorch) as one thing: GGUF-style metadata
+// (llama.cpp's keys: "general.architecture", "llama.embedding_length",
+// "tokenizer.ggml.tokens", ...) and tensors under GGUF names
+// ("blk.0.attn_q.weight"), their bytes left in the file mapping where the
+// on-disk layout allows it.
+//
+// Converters write a Model out; the engine runs one. Keeping one vocabulary
+// of names means each source format is mapped once, in one place.
+package model
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/ferryhq/ferry/gguf"
+	"github.com/ferryhq/ferry/quant"
+)
+
+// Format names a source file format.
+type Format string
+
+// Source formats.
+const (
+	FormatGGUF        Format = "gguf"
+	FormatSafetensors Format = "safetensors" // Hugging Face folder
+	FormatMLX         Format = "mlx"
+	FormatLlama2C     Format = "llama2c"
+	FormatPyTorch     Format = "pytorch"
+)
+
+// Tensor is one named weight. Shape is in GGUF order: Shape[0] is the row
+// length (the fastest-varying dimension), so a PyTorch [out, in] matrix has
+// Shape {in, out}.
+type Tensor struct {
+	Name  string
+	Type  quant.Type
+	Shape []uint64
+	// Data holds the raw bytes in Type's layout. It usually aliases a
+	// read-only file mapping: never write to it.
+	Data []byte
+}
+
+// Elements is the product of the dimensions.
+func (t *Tensor) Elements() uint64 {
+	n := uint64(1)
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Model is a loaded model: metadata plus tensors.
+type Model struct {
+	Path   string
+	Format Format
+	gguf.Metadata
+
+	// RopeNeoX is true when the q/k projection weights are in the
+	// rotate-half (NeoX, Hugging Face) layout. GGUF files of arch "llama"
+	// store q/k permuted for the interleaved layout instead; a loader that
+	// serves HF llama weights in place sets this rather than copying the
+	// weights to permute them. Architectures that always use NeoX RoPE
+	// (qwen2, gemma, phi3, ...) do not depend on this flag.
+	RopeNeoX bool
+
+	Tensors []*Tensor
+	byName  map[string]*Tensor
+	closers []func() error
+}
+
+// Tensor returns the named tensor or nil.
+func (m *Model) Tensor(name string) *Tensor {
+	if m.byName == nil {
+		m.byName = make(map[string]*Tensor, len(m.Tensors))
+		for _, t := range m.Tensors {
+			m.byName[t.Name] = t
+		}
+	}
+	return m.byName[name]
+}
+
+// AddTensor appends a tensor; loaders use it.
+func (m *Model) AddTensor(t *Tensor) {
+	m.Tensors = append(m.Tensors, t)
+	if m.byName != nil {
+		m.byName[t.Name] = t
+	}
+}
+
+// OnClose registers a function Close will call (unmapping files).
+func (m *Model) OnClose(f func() error) { m.closers = append(m.closers, f) }
+
+// Close releases mappings; tensor Data becomes invalid.
+func (m *Model) Close() error {
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i]())
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}
+
+// Arch is general.architecture.
+func (m *Model) Arch() string { return m.Architecture() }
+
+// ArchUint reads "<arch>.<key>", e.g. ArchUint("block_count").
+func (m *Model) ArchUint(key string) (uint64, bool) { return m.Uint(m.Arch() + "." + key) }
+
+// ArchFloat reads "<arch>.<key>" as float64.
+func (m *Model) ArchFloat(key string) (float64, bool) { return m.Float(m.Arch() + "." + key) }
+
+// TensorNames returns the tensor names sorted, for stable output.
+func (m *Model) TensorNames() []string {
+	names := make([]string, len(m.Tensors))
+	for i, t := range m.Tensors {
+		names[i] = t.Name
+	}
+	sort.Strings(names)
+	return names
+}
+
+// loaders maps a format to its loader. Loaders for formats other than GGUF
+// register themselves from their own files.
+var loaders = map[Format]func(path string) (*Model, error){
+	FormatGGUF: openGGUF,
+}
+
+// detectors are tried in order by Open to find a path's format.
+var detectors []func(path string) (Format, bool)
+
+// Register adds a loader and its detector. It is called from init functions
+// in this package's format files.
+func register(f Format, detect func(path string) bool, load func(path string) (*Model, error)) {
+	loaders[f] = load
+	detectors = append(detectors, func(p string) (Format, bool) { return f, detect(p) })
+}
+
+// Open detects the format of path (a file or a folder) and loads it.
+func Open(path string) (*Model, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() && isGGUF(path) {
+		return openGGUF(path)
+	}
+	for _, d := range detectors {
+		if f, ok := d(path); ok {
+			return loaders[f](path)
+		}
+	}
+	return nil, fmt.Errorf("%s: not a model ferry can load (expected a GGUF file, a Hugging Face or MLX folder, a llama2.c checkpoint or a PyTorch checkpoint)", path)
+}
+
+func isGGUF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	_, err = f.Read(b[:])
+	return err == nil && string(b[:]) == gguf.Magic
+}
+
+func openGGUF(path string) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Path: path, Format: FormatGGUF, Metadata: f.Metadata}
+	for i := range f.Tensors {
+		ti := &f.Tensors[i]
+		m.AddTensor(&Tensor{Name: ti.Name, Type: ti.Type, Shape: ti.Shape, Data: f.TensorData(ti)})
+	}
+	m.OnClose(f.Close)
+	return m, nil
+}
