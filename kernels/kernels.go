@@ -211,4 +211,3 @@ func MatMulStrided(t quant.Type, w []byte, rows, cols int, acts []byte, nBatch i
 	}
 	k.matmul(w, rb, rows, cols, acts, ab, nBatch, y, ldy)
 }
-

@@ -9,7 +9,7 @@ import (
 // against. Within a block all arithmetic is integer (exact); the float
 // accumulation runs block after block in order, like ggml's generic code.
 
-func le16(b []byte) uint16 { return binary.LittleEndian.Uint16(b) }
+func le16(b []byte) uint16   { return binary.LittleEndian.Uint16(b) }
 func f16at(b []byte) float32 { return f16tab[binary.LittleEndian.Uint16(b)] }
 
 func dotF32Ref(n int, w, a []byte) float32 {
@@ -136,8 +136,8 @@ func dotIQ4NLRef(n int, w, a []byte) float32 {
 }
 
 // q8K views one Q8_K activation block.
-func q8Kd(y []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(y)) }
-func q8Kq(y []byte, i int) int32 { return int32(int8(y[4+i])) }
+func q8Kd(y []byte) float32         { return math.Float32frombits(binary.LittleEndian.Uint32(y)) }
+func q8Kq(y []byte, i int) int32    { return int32(int8(y[4+i])) }
 func q8Kbsum(y []byte, i int) int32 { return int32(int16(le16(y[260+2*i:]))) }
 
 // scaleMinK4 unpacks the 6-bit scale and min j of a Q4_K/Q5_K block.
