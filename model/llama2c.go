@@ -175,4 +175,3 @@ func isByteToken(s string) bool {
 	_, err := strconv.ParseUint(s[3:4], 16, 8)
 	return err == nil
 }
-
