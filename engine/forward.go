@@ -1,0 +1,510 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/ferryhq/ferry/quant"
+)
+
+// SeqTokens is one sequence's share of a step: tokens to append to it.
+type SeqTokens struct {
+	Seq    *Seq
+	Tokens []int32
+	// AllLogits asks for logits at every token of this entry (evaluation,
+	// perplexity); otherwise only the last token's logits are returned.
+	AllLogits bool
+}
+
+// Step runs one forward pass over a batch that may mix sequences: some
+// decoding one token, others prefilling prompt chunks. Each entry's tokens
+// are appended at the sequence's current end (positions Len() ..). It
+// returns the requested logits rows in batch order (one row per entry, or
+// one per token for AllLogits entries). The rows alias engine memory and
+// stay valid until the next Step.
+//
+// On error (bad token id, context or cache exhausted) no sequence's length
+// changes.
+func (e *Engine) Step(batch []SeqTokens) ([][]float32, error) {
+	sc := e.sc
+	total, nOut := 0, 0
+	for i, b := range batch {
+		s := b.Seq
+		if s == nil || s.e != e || s.freed {
+			return nil, fmt.Errorf("engine: batch entry %d: sequence is nil, freed or from another engine", i)
+		}
+		for _, o := range batch[:i] {
+			if o.Seq == s {
+				return nil, fmt.Errorf("engine: batch entry %d: sequence %d appears twice in one step", i, s.id)
+			}
+		}
+		if len(b.Tokens) == 0 {
+			return nil, fmt.Errorf("engine: batch entry %d: no tokens", i)
+		}
+		if s.n+len(b.Tokens) > e.opts.Context {
+			return nil, &ContextError{Have: s.n, Add: len(b.Tokens), Context: e.opts.Context}
+		}
+		for _, t := range b.Tokens {
+			if t < 0 || int(t) >= e.cfg.Vocab {
+				return nil, fmt.Errorf("engine: token id %d is outside the vocabulary (0..%d)", t, e.cfg.Vocab-1)
+			}
+		}
+		total += len(b.Tokens)
+		if b.AllLogits {
+			nOut += len(b.Tokens)
+		} else {
+			nOut++
+		}
+	}
+	for _, b := range batch {
+		if err := b.Seq.reserve(len(b.Tokens)); err != nil {
+			if errors.Is(err, errCacheFull) {
+				return nil, fmt.Errorf("engine: KV cache is full (%d positions): free or truncate sequences, or raise the cache size", e.opts.CacheTokens)
+			}
+			return nil, err
+		}
+	}
+	sc.ensureOut(nOut, e.cfg.Vocab)
+
+	// Walk the batch in chunks of at most BatchSize tokens; a chunk may
+	// cover the tail of one entry and the head of the next.
+	ent, off, out := 0, 0, 0
+	for ent < len(batch) {
+		n := 0
+		for n < e.opts.BatchSize && ent < len(batch) {
+			b := batch[ent]
+			take := min(len(b.Tokens)-off, e.opts.BatchSize-n)
+			for i := 0; i < take; i++ {
+				p := off + i
+				sc.tokID[n] = b.Tokens[p]
+				sc.tokSeq[n] = b.Seq
+				sc.tokPos[n] = b.Seq.n + p
+				sc.tokOut[n] = -1
+				if b.AllLogits || p == len(b.Tokens)-1 {
+					sc.tokOut[n] = out
+					out++
+				}
+				n++
+			}
+			off += take
+			if off == len(b.Tokens) {
+				ent++
+				off = 0
+			}
+		}
+		e.forward(n)
+	}
+	for _, b := range batch {
+		b.Seq.n += len(b.Tokens)
+	}
+	return sc.outRows[:nOut], nil
+}
+
+// ContextError reports a step that would grow a sequence past the context.
+type ContextError struct{ Have, Add, Context int }
+
+func (c *ContextError) Error() string {
+	return fmt.Sprintf("context window exceeded: sequence has %d tokens, adding %d would pass the context size %d (raise --ctx or shorten the conversation)", c.Have, c.Add, c.Context)
+}
+
+// forward runs the model over the first n tokens staged in the scratch.
+func (e *Engine) forward(n int) {
+	c := &e.cfg
+	sc := e.sc
+	dim := c.Dim
+	qDim, kDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
+
+	// Embeddings.
+	scale := float32(1)
+	if e.fam.embedScale {
+		scale = float32(math.Sqrt(float64(dim)))
+	}
+	for t := 0; t < n; t++ {
+		x := sc.x[t*dim : (t+1)*dim]
+		rowF32(&e.tokEmbd, int(sc.tokID[t]), x)
+		if scale != 1 {
+			for i := range x {
+				x[i] *= scale
+			}
+		}
+	}
+	// RoPE angles per token, for both layer kinds.
+	half := c.Rope.Dim / 2
+	for t := 0; t < n; t++ {
+		for k, r := range e.ropes {
+			o := (k*sc.batch + t) * half
+			r.angles(sc.tokPos[t], sc.cos[o:o+half], sc.sin[o:o+half])
+		}
+	}
+
+	for l := range e.layers {
+		L := &e.layers[l]
+		for t := 0; t < n; t++ {
+			rmsNorm(sc.xn[t*dim:(t+1)*dim], sc.x[t*dim:(t+1)*dim], L.attnNorm, c.Eps)
+		}
+		if L.wqkv.ok() {
+			w := qDim + kDim + vDim
+			e.matmul(&L.wqkv, sc.xn, n, sc.qkv)
+			for t := 0; t < n; t++ {
+				r := sc.qkv[t*w : (t+1)*w]
+				copy(sc.q[t*qDim:], r[:qDim])
+				copy(sc.k[t*kDim:], r[qDim:qDim+kDim])
+				copy(sc.v[t*vDim:], r[qDim+kDim:])
+			}
+		} else {
+			e.matmul(&L.wq, sc.xn, n, sc.q)
+			e.matmul(&L.wk, sc.xn, n, sc.k)
+			e.matmul(&L.wv, sc.xn, n, sc.v)
+		}
+		kind := 0
+		if L.sliding {
+			kind = 1
+		}
+		r := e.ropes[kind]
+		for t := 0; t < n; t++ {
+			q := sc.q[t*qDim : (t+1)*qDim]
+			k := sc.k[t*kDim : (t+1)*kDim]
+			v := sc.v[t*vDim : (t+1)*vDim]
+			addBias(q, L.bq)
+			addBias(k, L.bk)
+			addBias(v, L.bv)
+			o := (kind*sc.batch + t) * half
+			cos, sin := sc.cos[o:o+half], sc.sin[o:o+half]
+			for h := 0; h < c.Heads; h++ {
+				qh := q[h*c.HeadDim : (h+1)*c.HeadDim]
+				if L.qNorm != nil {
+					rmsNorm(qh, qh, L.qNorm, c.Eps)
+				}
+				r.apply(qh, cos, sin)
+			}
+			for h := 0; h < c.KVHeads; h++ {
+				kh := k[h*c.HeadDim : (h+1)*c.HeadDim]
+				if L.kNorm != nil {
+					rmsNorm(kh, kh, L.kNorm, c.Eps)
+				}
+				r.apply(kh, cos, sin)
+			}
+			s, pos := sc.tokSeq[t], sc.tokPos[t]
+			storeRow(e.kv.typ, k, s.kRowAt(l, pos))
+			storeRow(e.kv.typ, v, s.vRowAt(l, pos))
+		}
+		sc.attn.layer, sc.attn.n = l, n
+		e.pool.do(&sc.attn)
+		e.matmul(&L.wo, sc.att, n, sc.o)
+		for t := 0; t < n; t++ {
+			o := sc.o[t*dim : (t+1)*dim]
+			addBias(o, L.bo)
+			if L.attnPostNorm != nil {
+				rmsNorm(o, o, L.attnPostNorm, c.Eps)
+			}
+			x := sc.x[t*dim : (t+1)*dim]
+			for i := range x {
+				x[i] += o[i]
+			}
+			rmsNorm(sc.xn[t*dim:(t+1)*dim], x, L.ffnNorm, c.Eps)
+		}
+		if L.router.ok() {
+			e.moe(L, n)
+		} else {
+			e.ffn(L, n)
+		}
+		for t := 0; t < n; t++ {
+			o := sc.o[t*dim : (t+1)*dim]
+			if L.ffnPostNorm != nil {
+				rmsNorm(o, o, L.ffnPostNorm, c.Eps)
+			}
+			x := sc.x[t*dim : (t+1)*dim]
+			for i := range x {
+				x[i] += o[i]
+			}
+		}
+	}
+
+	// Final norm and logits for the rows that asked for them.
+	m := 0
+	for t := 0; t < n; t++ {
+		if sc.tokOut[t] < 0 {
+			continue
+		}
+		rmsNorm(sc.xn[m*dim:(m+1)*dim], sc.x[t*dim:(t+1)*dim], e.outputNorm, c.Eps)
+		sc.outIdx[m] = sc.tokOut[t]
+		m++
+	}
+	if m == 0 {
+		return
+	}
+	first := sc.outIdx[0]
+	// Output rows are consecutive within a chunk, so compute in place.
+	e.matmul(&e.output, sc.xn, m, sc.logits[first*c.Vocab:(first+m)*c.Vocab])
+	if c.FinalSoftcap > 0 {
+		softcap(sc.logits[first*c.Vocab:(first+m)*c.Vocab], c.FinalSoftcap)
+	}
+}
+
+func addBias(x, b []float32) {
+	if b == nil {
+		return
+	}
+	for i := range x {
+		x[i] += b[i]
+	}
+}
+
+// ffn computes the dense gated feed-forward of sc.xn into sc.o.
+func (e *Engine) ffn(L *layer, n int) {
+	c := &e.cfg
+	sc := e.sc
+	ff := c.FFN
+	if L.fusedGateUp {
+		e.matmul(&L.up, sc.xn, n, sc.up2)
+		for t := 0; t < n; t++ {
+			r := sc.up2[t*2*ff : (t+1)*2*ff]
+			e.glu(sc.gate[t*ff:(t+1)*ff], r[:ff], r[ff:])
+		}
+	} else {
+		e.matmul(&L.gate, sc.xn, n, sc.gate)
+		e.matmul(&L.up, sc.xn, n, sc.up)
+		e.glu(sc.gate[:n*ff], sc.gate[:n*ff], sc.up[:n*ff])
+	}
+	e.matmul(&L.down, sc.gate, n, sc.o)
+}
+
+// glu writes act(g)*u into dst.
+func (e *Engine) glu(dst, g, u []float32) {
+	if e.fam.gelu {
+		for i := range dst {
+			dst[i] = geluTanh(g[i]) * u[i]
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = silu(g[i]) * u[i]
+	}
+}
+
+// moe routes each token to its top experts and sums their gated FFNs,
+// weighted by the router's softmax (renormalised over the chosen experts
+// when the family asks for it). Tokens are grouped per expert so each
+// expert's weights are streamed once per chunk.
+func (e *Engine) moe(L *layer, n int) {
+	c := &e.cfg
+	sc := e.sc
+	dim, ne, k, eff := c.Dim, c.Experts, c.ExpertsUsed, c.ExpertFFN
+	e.matmul(&L.router, sc.xn, n, sc.router)
+	for x := 0; x < ne; x++ {
+		sc.expCount[x] = 0
+	}
+	for t := 0; t < n; t++ {
+		p := sc.router[t*ne : (t+1)*ne]
+		softmax(p)
+		sel := sc.sel[t*k : (t+1)*k]
+		w := sc.selW[t*k : (t+1)*k]
+		var sum float32
+		for j := 0; j < k; j++ {
+			best := -1
+			for x := 0; x < ne; x++ {
+				taken := false
+				for _, s := range sel[:j] {
+					if int(s) == x {
+						taken = true
+					}
+				}
+				if !taken && (best < 0 || p[x] > p[best]) {
+					best = x
+				}
+			}
+			sel[j], w[j] = int32(best), p[best]
+			sum += p[best]
+		}
+		if e.fam.normTopK && sum > 0 {
+			for j := range w {
+				w[j] /= sum
+			}
+		}
+		for j := 0; j < k; j++ {
+			x := sel[j]
+			sc.expTok[int(x)*sc.batch+sc.expCount[x]] = int32(t*k + j)
+			sc.expCount[x]++
+		}
+	}
+	clear(sc.o[:n*dim])
+	for x := 0; x < ne; x++ {
+		m := sc.expCount[x]
+		if m == 0 {
+			continue
+		}
+		list := sc.expTok[x*sc.batch : x*sc.batch+m]
+		for i, tj := range list {
+			t := int(tj) / k
+			copy(sc.xg[i*dim:(i+1)*dim], sc.xn[t*dim:(t+1)*dim])
+		}
+		g, u, d := L.gateExps.expert(x), L.upExps.expert(x), L.downEx.expert(x)
+		e.matmul(&g, sc.xg, m, sc.gate)
+		e.matmul(&u, sc.xg, m, sc.up)
+		e.glu(sc.gate[:m*eff], sc.gate[:m*eff], sc.up[:m*eff])
+		e.matmul(&d, sc.gate, m, sc.xd)
+		for i, tj := range list {
+			t := int(tj) / k
+			axpy(sc.selW[tj], sc.xd[i*dim:(i+1)*dim], sc.o[t*dim:(t+1)*dim])
+		}
+	}
+}
+
+// matmul computes y[t] = W · x[t] for n rows of x (row length l.in, output
+// row length l.out), on the worker pool.
+func (e *Engine) matmul(l *linear, x []float32, n int, y []float32) {
+	sc := e.sc
+	j := &sc.mm
+	j.l, j.n, j.y = l, n, y
+	if actType(l.typ) == quant.F32 {
+		j.act, j.actStride = f32Bytes(x[:n*l.in]), 4*l.in
+	} else {
+		j.actStride = actRowBytes(l.typ, l.in)
+		j.act = sc.act[:n*j.actStride]
+		q := &sc.qa
+		q.t, q.x, q.dim, q.n, q.dst, q.stride = l.typ, x, l.in, n, j.act, j.actStride
+		e.pool.do(q)
+	}
+	e.pool.do(j)
+}
+
+type matmulJob struct {
+	l         *linear
+	act       []byte
+	actStride int
+	n         int
+	y         []float32
+}
+
+// run splits the weight rows: each worker streams its rows once and applies
+// them to every token of the chunk.
+func (j *matmulJob) run(part, parts int) {
+	l := j.l
+	lo, hi := split(l.out, part, parts, 16)
+	const tile = 64
+	for r0 := lo; r0 < hi; r0 += tile {
+		r1 := min(r0+tile, hi)
+		for t := 0; t < j.n; t++ {
+			y := j.y[t*l.out+r0 : t*l.out+r1]
+			dotRows(l, r0, r1, j.act[t*j.actStride:(t+1)*j.actStride], y)
+		}
+	}
+}
+
+type quantJob struct {
+	t      quant.Type
+	x      []float32
+	dim, n int
+	dst    []byte
+	stride int
+}
+
+func (j *quantJob) run(part, parts int) {
+	lo, hi := split(j.n, part, parts, 1)
+	for t := lo; t < hi; t++ {
+		quantizeAct(j.t, j.x[t*j.dim:(t+1)*j.dim], j.dst[t*j.stride:(t+1)*j.stride])
+	}
+}
+
+// attnJob computes causal attention for every (token, KV head) pair of the
+// chunk against the sequence's cache (which already holds this chunk's keys
+// and values).
+type attnJob struct {
+	e        *Engine
+	layer, n int
+}
+
+func (j *attnJob) run(part, parts int) {
+	e := j.e
+	c := &e.cfg
+	sc := e.sc
+	L := &e.layers[j.layer]
+	hd, vd := c.HeadDim, c.ValueDim
+	qDim := c.Heads * hd
+	group := c.Heads / c.KVHeads
+	kt := e.kv.typ
+	kHeadBytes, vHeadBytes := e.kv.kRow/c.KVHeads, e.kv.vRow/c.KVHeads
+	scores := sc.scores[part]
+	items := j.n * c.KVHeads
+	lo, hi := split(items, part, parts, 1)
+	for it := lo; it < hi; it++ {
+		t, h := it/c.KVHeads, it%c.KVHeads
+		s, pos := sc.tokSeq[t], sc.tokPos[t]
+		start := 0
+		if L.sliding && c.SlidingWindow > 0 {
+			start = max(0, pos-c.SlidingWindow+1)
+		}
+		cnt := pos - start + 1
+		for g := 0; g < group; g++ {
+			qh := h*group + g
+			q := sc.q[t*qDim+qh*hd : t*qDim+(qh+1)*hd]
+			for p := start; p <= pos; p++ {
+				kb := s.kRowAt(j.layer, p)[h*kHeadBytes : (h+1)*kHeadBytes]
+				scores[p-start] = kvDot(kt, q, kb) * c.AttnScale
+			}
+			sv := scores[:cnt]
+			if c.AttnSoftcap > 0 {
+				softcap(sv, c.AttnSoftcap)
+			}
+			softmax(sv)
+			out := sc.att[(t*c.Heads+qh)*vd : (t*c.Heads+qh+1)*vd]
+			clear(out)
+			for p := start; p <= pos; p++ {
+				vb := s.vRowAt(j.layer, p)[h*vHeadBytes : (h+1)*vHeadBytes]
+				kvAxpy(kt, sv[p-start], vb, out)
+			}
+		}
+	}
+}
+
+func kvDot(t quant.Type, q []float32, kb []byte) float32 {
+	switch t {
+	case quant.F32:
+		return dotF32(q, bytesF32(kb))
+	case quant.F16:
+		k := bytesU16(kb)[:len(q)]
+		var s0, s1 float32
+		i := 0
+		for ; i+2 <= len(q); i += 2 {
+			s0 += q[i] * f16Table[k[i]]
+			s1 += q[i+1] * f16Table[k[i+1]]
+		}
+		for ; i < len(q); i++ {
+			s0 += q[i] * f16Table[k[i]]
+		}
+		return s0 + s1
+	default: // Q8_0
+		var s float32
+		for b := 0; b*32 < len(q); b++ {
+			blk := kb[b*34 : b*34+34]
+			var acc float32
+			for i := 0; i < 32; i++ {
+				acc += q[b*32+i] * float32(int8(blk[2+i]))
+			}
+			s += acc * f16Table[binary.LittleEndian.Uint16(blk)]
+		}
+		return s
+	}
+}
+
+func kvAxpy(t quant.Type, a float32, vb []byte, out []float32) {
+	switch t {
+	case quant.F32:
+		axpy(a, bytesF32(vb)[:len(out)], out)
+	case quant.F16:
+		v := bytesU16(vb)[:len(out)]
+		for i := range out {
+			out[i] += a * f16Table[v[i]]
+		}
+	default:
+		for b := 0; b*32 < len(out); b++ {
+			blk := vb[b*34 : b*34+34]
+			d := a * f16Table[binary.LittleEndian.Uint16(blk)]
+			for i := 0; i < 32; i++ {
+				out[b*32+i] += d * float32(int8(blk[2+i]))
+			}
+		}
+	}
+}

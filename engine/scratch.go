@@ -1,0 +1,111 @@
+package engine
+
+// scratch holds every buffer a forward chunk needs, sized once at Load for
+// BatchSize tokens, so steps allocate nothing (the logits buffer grows only
+// when a step asks for more rows than any step before).
+type scratch struct {
+	batch int
+
+	tokID  []int32
+	tokSeq []*Seq
+	tokPos []int
+	tokOut []int
+	outIdx []int
+
+	x, xn, o          []float32
+	q, k, v, qkv, att []float32
+	gate, up, up2     []float32
+	cos, sin          []float32
+	act               []byte
+
+	router   []float32
+	sel      []int32
+	selW     []float32
+	expCount []int
+	expTok   []int32
+	xg, xd   []float32
+
+	scores [][]float32
+
+	logits  []float32
+	outRows [][]float32
+
+	mm   matmulJob
+	qa   quantJob
+	attn attnJob
+}
+
+func newScratch(e *Engine) *scratch {
+	c := &e.cfg
+	B := e.opts.BatchSize
+	s := &scratch{batch: B}
+	qDim, kDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
+	ff := max(c.FFN, c.ExpertFFN)
+	s.tokID = make([]int32, B)
+	s.tokSeq = make([]*Seq, B)
+	s.tokPos = make([]int, B)
+	s.tokOut = make([]int, B)
+	s.outIdx = make([]int, B)
+	s.x = make([]float32, B*c.Dim)
+	s.xn = make([]float32, B*c.Dim)
+	s.o = make([]float32, B*c.Dim)
+	s.q = make([]float32, B*qDim)
+	s.k = make([]float32, B*kDim)
+	s.v = make([]float32, B*vDim)
+	s.att = make([]float32, B*c.Heads*c.ValueDim)
+	for _, L := range e.layers {
+		if L.wqkv.ok() {
+			s.qkv = make([]float32, B*(qDim+kDim+vDim))
+		}
+		if L.fusedGateUp {
+			s.up2 = make([]float32, B*2*c.FFN)
+		}
+	}
+	s.gate = make([]float32, B*ff)
+	s.up = make([]float32, B*ff)
+	half := c.Rope.Dim / 2
+	s.cos = make([]float32, 2*B*half)
+	s.sin = make([]float32, 2*B*half)
+	widest := max(c.Dim, c.Heads*c.ValueDim, ff)
+	maxAct := 0
+	for _, L := range e.layers {
+		for _, l := range []*linear{&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.gate, &L.up, &L.down, &L.router, &L.gateExps, &L.upExps, &L.downEx} {
+			if l.ok() {
+				maxAct = max(maxAct, actRowBytes(l.typ, l.in))
+			}
+		}
+	}
+	maxAct = max(maxAct, actRowBytes(e.output.typ, c.Dim), 4*widest)
+	s.act = make([]byte, B*maxAct)
+	if c.Experts > 0 {
+		s.router = make([]float32, B*c.Experts)
+		s.sel = make([]int32, B*c.ExpertsUsed)
+		s.selW = make([]float32, B*c.ExpertsUsed)
+		s.expCount = make([]int, c.Experts)
+		s.expTok = make([]int32, c.Experts*B)
+		s.xg = make([]float32, B*c.Dim)
+		s.xd = make([]float32, B*c.Dim)
+	}
+	s.scores = make([][]float32, e.opts.Threads)
+	for i := range s.scores {
+		s.scores[i] = make([]float32, e.opts.Context)
+	}
+	s.mm = matmulJob{}
+	s.qa = quantJob{}
+	s.attn = attnJob{e: e}
+	return s
+}
+
+func (s *scratch) ensureOut(rows, vocab int) {
+	if cap(s.outRows) < rows {
+		s.outRows = make([][]float32, rows)
+	}
+	if len(s.logits) < rows*vocab {
+		s.logits = make([]float32, rows*vocab)
+		s.outRows = s.outRows[:0]
+	}
+	s.outRows = s.outRows[:rows]
+	for i := range s.outRows {
+		s.outRows[i] = s.logits[i*vocab : (i+1)*vocab]
+	}
+}
