@@ -18,6 +18,20 @@ const maxDims = 4
 // maxArrayDepth bounds nested arrays so hostile input cannot recurse deeply.
 const maxArrayDepth = 8
 
+// maxArrayLen bounds one metadata array. The largest real arrays (token
+// lists and merges) hold well under a million entries; the bound keeps a
+// crafted header inside a large file from allocating gigabytes.
+const maxArrayLen = 1 << 26
+
+// maxElements bounds one tensor dimension and the element count (2^50 elements
+// is a petabyte of F8; ggml itself stores dimensions as int64).
+const maxElements = 1 << 50
+
+// preallocCap bounds slices sized from header counts: a count is checked
+// against the bytes left, but in a 40 GB file that still allows billions,
+// so larger tables grow as entries are actually parsed.
+const preallocCap = 1 << 16
+
 // File is an open GGUF file. Its tensor data stays in the mapping.
 type File struct {
 	Path    string
@@ -71,12 +85,18 @@ func Open(path string) (*File, error) {
 func Parse(name string, data []byte) (*File, error) {
 	r := &reader{name: name, b: data}
 	if len(data) < 4 || string(data[:4]) != Magic {
+		if l, ok := SniffLegacy(data); ok {
+			return nil, &LegacyError{Path: name, Legacy: l}
+		}
 		return nil, fmt.Errorf("%s: %w (magic %q)", name, ErrNotGGUF, printable(data[:min(4, len(data))]))
 	}
 	r.off = 4
 	f := &File{Path: name, Size: uint64(len(data)), data: data}
 	f.Version = r.u32()
 	if r.err == nil && (f.Version < 2 || f.Version > 3) {
+		if f.Version&0xFFFF == 0 && bits.ReverseBytes32(f.Version) <= 3 {
+			return nil, r.errf(4, "big-endian GGUF (version %d stored byte-swapped) is not supported; use a little-endian file", bits.ReverseBytes32(f.Version))
+		}
 		if f.Version == 1 {
 			return nil, r.errf(4, "GGUF version 1 is obsolete and not supported; reconvert the model")
 		}
@@ -96,8 +116,8 @@ func Parse(name string, data []byte) (*File, error) {
 	if nTensors > rest/24 {
 		return nil, r.errf(8, "tensor count %d is impossible for a %d-byte file", nTensors, len(data))
 	}
-	f.KV = make([]KV, 0, nKV)
-	f.index = make(map[string]int, nKV)
+	f.KV = make([]KV, 0, min(nKV, preallocCap))
+	f.index = make(map[string]int, min(nKV, preallocCap))
 	for i := uint64(0); i < nKV; i++ {
 		at := r.off
 		key := r.str()
@@ -126,8 +146,8 @@ func Parse(name string, data []byte) (*File, error) {
 		}
 		f.Alignment = uint64(a)
 	}
-	f.Tensors = make([]TensorInfo, 0, nTensors)
-	f.tensorIndex = make(map[string]int, nTensors)
+	f.Tensors = make([]TensorInfo, 0, min(nTensors, preallocCap))
+	f.tensorIndex = make(map[string]int, min(nTensors, preallocCap))
 	for i := uint64(0); i < nTensors; i++ {
 		at := r.off
 		var t TensorInfo
@@ -135,6 +155,9 @@ func Parse(name string, data []byte) (*File, error) {
 		nd := r.u32()
 		if r.err != nil {
 			return nil, r.err
+		}
+		if !utf8.ValidString(t.Name) {
+			return nil, r.errf(at, "tensor name %q is not valid UTF-8", t.Name)
 		}
 		if nd > maxDims {
 			return nil, r.errf(at, "tensor %q has %d dimensions (at most %d)", t.Name, nd, maxDims)
@@ -145,7 +168,7 @@ func Parse(name string, data []byte) (*File, error) {
 		for j := range t.Shape {
 			t.Shape[j] = r.u64()
 			hi, lo := bits.Mul64(n, t.Shape[j])
-			overflow = overflow || hi != 0
+			overflow = overflow || hi != 0 || t.Shape[j] > maxElements
 			n = lo
 		}
 		t.Type = quant.Type(r.u32())
@@ -153,7 +176,7 @@ func Parse(name string, data []byte) (*File, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		if overflow || n > 1<<50 {
+		if overflow || n > maxElements {
 			return nil, r.errf(at, "tensor %q has an absurd shape %v", t.Name, t.Shape)
 		}
 		if !t.Type.Known() {
@@ -369,6 +392,10 @@ func (r *reader) value(t ValueType, depth int) any {
 		}
 		if n > uint64(len(r.b)-r.off)/elemSize(et) {
 			r.err = r.errf(at, "array length %d is impossible with %d bytes left", n, len(r.b)-r.off)
+			return nil
+		}
+		if n > maxArrayLen {
+			r.err = r.errf(at, "array length %d exceeds ferry's limit of %d", n, maxArrayLen)
 			return nil
 		}
 		return Array{Type: et, Values: r.array(et, int(n), depth)}
