@@ -299,8 +299,8 @@ func validate(name string, h *Header, dataLen uint64) error {
 		size := uint64(t.DType.Size())
 		for _, d := range t.Shape {
 			hi, lo := bits.Mul64(size, d)
-			if hi != 0 || lo > dataLen {
-				return fail("shape %v of %s is larger than the file's data (%d bytes)", t.Shape, t.DType, dataLen)
+			if hi != 0 {
+				return fail("shape %v of %s overflows a 64-bit byte count", t.Shape, t.DType)
 			}
 			size = lo
 		}
