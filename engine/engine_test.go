@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/testdata"
@@ -103,3 +104,5 @@ func TestStoriesGGUF(t *testing.T) {
 	defer m.Close()
 	checkStories(t, m, Options{KVCacheType: "f32", Threads: 2}, 1e-4)
 }
+
+func fmtInt(i int) string { return strconv.Itoa(i) }
