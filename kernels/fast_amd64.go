@@ -2,4 +2,59 @@
 
 package kernels
 
-func installFast() {}
+import (
+	"unsafe"
+
+	"github.com/ferryhq/ferry/quant"
+)
+
+//go:noescape
+func q4_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q8_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+// asmMatVec adapts an assembly row loop (rows ≥ 1, whole blocks of bs
+// elements) to matVecFunc; the caller has already checked every length.
+func asmMatVec(f func(w *byte, rowBytes, rows, nb int, act *byte, y *float32), bs int) matVecFunc {
+	return func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
+		f(unsafe.SliceData(w), rowBytes, rows, cols/bs, unsafe.SliceData(act), unsafe.SliceData(y))
+	}
+}
+
+// fastPaths lists, for the tests, which kernels were replaced.
+var fastPaths = map[quant.Type]string{}
+
+func installFast() {
+	if !(cpu.AVX2 && cpu.FMA && cpu.F16C) {
+		return
+	}
+	set := func(t quant.Type, name string, mv matVecFunc) {
+		k := table[t]
+		k.matvec = mv
+		k.dot = func(n int, w, a []byte) float32 {
+			var y [1]float32
+			mv(w, len(w), 1, n, a, y[:])
+			return y[0]
+		}
+		fastPaths[t] = name
+	}
+	set(quant.Q4_0, "avx2", asmMatVec(q4_0MatVecAVX2, 32))
+	set(quant.Q8_0, "avx2", asmMatVec(q8_0MatVecAVX2, 32))
+}
+
+//go:noescape
+func loadSumAVX2(p *byte, n int) uint64
+
+// loadSum adds up b as uint64 words; it exists to read memory as fast as the
+// machine allows (the bandwidth probe).
+func loadSum(b []byte) uint64 {
+	n := len(b) &^ 127
+	var s uint64
+	if cpu.AVX2 && n > 0 {
+		s = loadSumAVX2(unsafe.SliceData(b), n)
+	} else {
+		s = loadSumGo(b[:n])
+	}
+	return s + loadSumGo(b[n:])
+}

@@ -2,4 +2,10 @@
 
 package kernels
 
+import "github.com/ferryhq/ferry/quant"
+
+var fastPaths = map[quant.Type]string{}
+
 func installFast() {}
+
+func loadSum(b []byte) uint64 { return loadSumGo(b) }

@@ -1,0 +1,154 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/synthetic"
+)
+
+// benchThreads is how many goroutines split the rows, like the engine's
+// worker pool (FERRY_BENCH_THREADS, default 2 = this machine's cores).
+func benchThreads() int {
+	if n, err := strconv.Atoi(os.Getenv("FERRY_BENCH_THREADS")); err == nil && n > 0 {
+		return n
+	}
+	return min(2, runtime.NumCPU())
+}
+
+var (
+	bwOnce sync.Once
+	bwBest float64
+)
+
+// machineBandwidth measures read bandwidth once per benchmark run (512 MiB,
+// benchThreads goroutines, best of 5), so every kernel's GB/s is compared to
+// a figure taken under the same load.
+func machineBandwidth() float64 {
+	bwOnce.Do(func() {
+		buf := make([]byte, 512<<20)
+		for i := 0; i < len(buf); i += 4096 {
+			buf[i] = byte(i) // fault the pages in
+		}
+		bwBest = ReadBandwidth(buf, benchThreads(), 5)
+	})
+	return bwBest
+}
+
+func BenchmarkBandwidth(b *testing.B) {
+	buf := make([]byte, 512<<20)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = byte(i)
+	}
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	var bw float64
+	for i := 0; i < b.N; i++ {
+		bw = max(bw, ReadBandwidth(buf, benchThreads(), 1))
+	}
+	b.ReportMetric(bw/1e9, "GB/s")
+}
+
+// BenchmarkMatVec streams a weight matrix larger than the caches (decode's
+// access pattern: every weight read once per token) split over benchThreads
+// goroutines, and reports GB/s of weights and % of the measured bandwidth.
+func BenchmarkMatVec(b *testing.B) {
+	bw := machineBandwidth()
+	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q4_K, quant.Q6_K, quant.Q5_K, quant.Q3_K, quant.Q2_K,
+		quant.Q4_1, quant.Q5_0, quant.Q5_1, quant.IQ4_NL, quant.IQ4_XS, quant.F16, quant.BF16, quant.F32} {
+		b.Run(fmt.Sprintf("%v/%s", typ, fastPaths[typ]), func(b *testing.B) {
+			const cols = 4096
+			rb := RowBytes(typ, cols)
+			rows := (96 << 20) / rb
+			w := make([]byte, rows*rb)
+			rng := rand.New(rand.NewPCG(1, 1))
+			if err := synthetic.FillBlocks(typ, w, rng, 0.05); err != nil {
+				b.Fatal(err)
+			}
+			vt := ActivationType(typ)
+			x := make([]float32, cols)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			act := make([]byte, ActivationSize(vt, cols))
+			QuantizeActivations(vt, x, act)
+			y := make([]float32, rows)
+			th := benchThreads()
+			b.SetBytes(int64(len(w)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var wg sync.WaitGroup
+				per := (rows + th - 1) / th
+				for t := 0; t < th; t++ {
+					r0, r1 := t*per, min(rows, (t+1)*per)
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						MatVec(typ, w[r0*rb:r1*rb], r1-r0, cols, act, y[r0:r1])
+					}()
+				}
+				wg.Wait()
+			}
+			gbs := float64(len(w)) * float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(gbs/1e9, "GB/s")
+			b.ReportMetric(100*gbs/bw, "%bw")
+		})
+	}
+}
+
+// BenchmarkMatMul is prompt processing's shape: a 2048×2048 weight matrix
+// times a batch of 64 activations, one thread; reports GOP/s (2 ops per
+// multiply-add).
+func BenchmarkMatMul(b *testing.B) {
+	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q4_K, quant.Q6_K, quant.F16, quant.F32} {
+		b.Run(fmt.Sprintf("%v/%s", typ, fastPaths[typ]), func(b *testing.B) {
+			const rows, cols, batch = 2048, 2048, 64
+			rb := RowBytes(typ, cols)
+			w := make([]byte, rows*rb)
+			rng := rand.New(rand.NewPCG(1, 1))
+			if err := synthetic.FillBlocks(typ, w, rng, 0.05); err != nil {
+				b.Fatal(err)
+			}
+			vt := ActivationType(typ)
+			ab := ActivationSize(vt, cols)
+			acts := make([]byte, batch*ab)
+			x := make([]float32, cols)
+			for j := 0; j < batch; j++ {
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				QuantizeActivations(vt, x, acts[j*ab:])
+			}
+			y := make([]float32, batch*rows)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				MatMul(typ, w, rows, cols, acts, batch, y)
+			}
+			ops := 2 * float64(rows) * cols * batch * float64(b.N)
+			b.ReportMetric(ops/b.Elapsed().Seconds()/1e9, "GOP/s")
+		})
+	}
+}
+
+func BenchmarkQuantizeActivations(b *testing.B) {
+	for _, vt := range []quant.Type{quant.Q8_0, quant.Q8_1, quant.Q8_K} {
+		b.Run(vt.String(), func(b *testing.B) {
+			x := make([]float32, 8192)
+			rng := rand.New(rand.NewPCG(1, 1))
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			dst := make([]byte, ActivationSize(vt, len(x)))
+			b.SetBytes(int64(4 * len(x)))
+			for i := 0; i < b.N; i++ {
+				QuantizeActivations(vt, x, dst)
+			}
+		})
+	}
+}

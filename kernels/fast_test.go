@@ -1,0 +1,91 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/synthetic"
+)
+
+// blockMagnitude is Σ over blocks of |that block's contribution| to the
+// reference dot: the scale float rounding differences are measured against.
+func blockMagnitude(typ quant.Type, k *kernel, w, act []byte, cols int) float64 {
+	bs := typ.BlockSize()
+	if k.act == quant.Q8_K {
+		bs = 256
+	}
+	wb := RowBytes(typ, bs)
+	ab := ActivationSize(k.act, bs)
+	var mag float64
+	for b := 0; b < cols/bs; b++ {
+		mag += math.Abs(float64(k.ref(bs, w[b*wb:(b+1)*wb], act[b*ab:(b+1)*ab])))
+	}
+	return mag
+}
+
+// TestFastPathsMatchReference runs every weight type's selected MatVec and
+// MatMul (assembly where the CPU has it) against the portable reference on
+// random blocks. The integer parts are exact; the per-block float products
+// are summed in a different order (SIMD lanes), so results must agree to
+// 1e-5 of the sum of the blocks' magnitudes.
+func TestFastPathsMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for typ, k := range table {
+		t.Run(typ.String()+"/"+fastPaths[typ], func(t *testing.T) {
+			for _, cols := range []int{256, 512, 2048, 4864} {
+				const rows, batch = 7, 3
+				rb := RowBytes(typ, cols)
+				w := make([]byte, rows*rb)
+				if err := synthetic.FillBlocks(typ, w, rng, 0.05); err != nil {
+					t.Fatal(err)
+				}
+				ab := ActivationSize(k.act, cols)
+				acts := make([]byte, batch*ab)
+				x := make([]float32, cols)
+				for b := 0; b < batch; b++ {
+					for i := range x {
+						x[i] = float32(rng.NormFloat64())
+					}
+					QuantizeActivations(k.act, x, acts[b*ab:])
+				}
+				y := make([]float32, rows)
+				ym := make([]float32, batch*(rows+2))
+				MatMulStrided(typ, w, rows, cols, acts, batch, ym, rows+2)
+				for b := 0; b < batch; b++ {
+					act := acts[b*ab : (b+1)*ab]
+					MatVec(typ, w, rows, cols, act, y)
+					for r := 0; r < rows; r++ {
+						row := w[r*rb : (r+1)*rb]
+						want := k.ref(cols, row, act)
+						mag := blockMagnitude(typ, k, row, act, cols)
+						if d := math.Abs(float64(y[r]) - float64(want)); d > 1e-5*mag || math.IsNaN(float64(y[r])) {
+							t.Fatalf("cols %d batch %d row %d: MatVec %g, reference %g (magnitude %g)", cols, b, r, y[r], want, mag)
+						}
+						if got := ym[b*(rows+2)+r]; math.Abs(float64(got)-float64(want)) > 1e-5*mag {
+							t.Fatalf("cols %d batch %d row %d: MatMul %g, reference %g", cols, b, r, got, want)
+						}
+						if got := DotRow(typ, row, cols, act); math.Abs(float64(got)-float64(want)) > 1e-5*mag {
+							t.Fatalf("cols %d row %d: DotRow %g, reference %g", cols, r, got, want)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestLoadSum(t *testing.T) {
+	b := make([]byte, 1000)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	for _, n := range []int{0, 1, 127, 128, 256, 999, 1000} {
+		if got, want := loadSum(b[:n]), loadSumGo(b[:n]); got != want {
+			// Both sum the same uint64 words plus tail bytes, in the same
+			// grouping of full 128-byte chunks.
+			t.Errorf("loadSum(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
