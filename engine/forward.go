@@ -383,13 +383,17 @@ type matmulJob struct {
 func (j *matmulJob) run(part, parts int) {
 	l := j.l
 	lo, hi := split(l.out, part, parts, 16)
+	if j.n == 1 {
+		if lo < hi {
+			mulRows(l, lo, hi, j.act, 1, j.y)
+		}
+		return
+	}
+	// Prompt chunks: tiles of rows stay in cache while every token of the
+	// chunk is multiplied with them.
 	const tile = 64
 	for r0 := lo; r0 < hi; r0 += tile {
-		r1 := min(r0+tile, hi)
-		for t := 0; t < j.n; t++ {
-			y := j.y[t*l.out+r0 : t*l.out+r1]
-			dotRows(l, r0, r1, j.act[t*j.actStride:(t+1)*j.actStride], y)
-		}
+		mulRows(l, r0, min(r0+tile, hi), j.act, j.n, j.y)
 	}
 }
 

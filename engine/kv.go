@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ferryhq/ferry/kernels"
 	"github.com/ferryhq/ferry/quant"
 )
 
@@ -201,6 +202,6 @@ func storeRow(t quant.Type, x []float32, dst []byte) {
 			d[i] = floatToHalf(v)
 		}
 	case quant.Q8_0:
-		quantizeQ8_0(x, dst)
+		kernels.QuantizeActivations(quant.Q8_0, x, dst)
 	}
 }

@@ -1,11 +1,10 @@
 package engine
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"unsafe"
 
+	"github.com/ferryhq/ferry/kernels"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/quant"
 )
@@ -46,6 +45,9 @@ func newLinear(t *model.Tensor, in, out, experts int) (linear, error) {
 	if !supportedWeight(t.Type) {
 		return linear{}, fmt.Errorf("tensor %s: type %s is not supported for matrix products", t.Name, t.Type)
 	}
+	if bs := actType(t.Type).BlockSize(); in%t.Type.BlockSize() != 0 || in%bs != 0 {
+		return linear{}, fmt.Errorf("tensor %s: row length %d is not a multiple of the %s block size", t.Name, in, t.Type)
+	}
 	rb, err := quant.RowSize(t.Type, int64(in))
 	if err != nil {
 		return linear{}, fmt.Errorf("tensor %s: %v", t.Name, err)
@@ -80,122 +82,24 @@ func shapeEq(a, b []uint64) bool {
 }
 
 // actType is the activation format dot products with weights of type t use
-// (llama.cpp's vec_dot_type); full-precision weights take F32 activations so
-// F16/BF16 models are computed in F32 like the reference.
-func actType(t quant.Type) quant.Type {
-	switch t {
-	case quant.F32, quant.F16, quant.BF16:
-		return quant.F32
-	case quant.Q8_0:
-		return quant.Q8_0
-	}
-	return quant.F32
-}
+// (llama.cpp's vec_dot_type: Q8_0, Q8_1, Q8_K); full-precision weights take
+// F32 activations so F16/BF16 models are computed in F32 like the reference.
+func actType(t quant.Type) quant.Type { return kernels.ActivationType(t) }
 
-func supportedWeight(t quant.Type) bool {
-	switch t {
-	case quant.F32, quant.F16, quant.BF16, quant.Q8_0:
-		return true
-	}
-	return false
-}
+func supportedWeight(t quant.Type) bool { return kernels.Supported(t) }
 
 // actRowBytes is the size of one quantized activation row of n elements.
-func actRowBytes(t quant.Type, n int) int {
-	rb, err := quant.RowSize(actType(t), int64(n))
-	if err != nil {
-		// n not a multiple of the block: callers checked shapes already.
-		return 4 * n
-	}
-	return int(rb)
-}
+func actRowBytes(t quant.Type, n int) int { return kernels.ActivationSize(actType(t), n) }
 
 // quantizeAct converts x into the activation format for weights of type t.
 func quantizeAct(t quant.Type, x []float32, dst []byte) {
-	switch actType(t) {
-	case quant.F32:
-		copy(dst, f32Bytes(x))
-	case quant.Q8_0:
-		quantizeQ8_0(x, dst)
-	}
+	kernels.QuantizeActivations(actType(t), x, dst)
 }
 
-// dotRows computes y[r-r0] = row r · act for r in [r0, r1).
-func dotRows(l *linear, r0, r1 int, act []byte, y []float32) {
-	n := l.in
-	switch l.typ {
-	case quant.F32:
-		a := bytesF32(act)[:n]
-		for r := r0; r < r1; r++ {
-			w := bytesF32(l.data[r*l.rowBytes : (r+1)*l.rowBytes])
-			y[r-r0] = dotF32(w, a)
-		}
-	case quant.F16:
-		a := bytesF32(act)[:n]
-		for r := r0; r < r1; r++ {
-			w := bytesU16(l.data[r*l.rowBytes : (r+1)*l.rowBytes])
-			var s0, s1 float32
-			i := 0
-			for ; i+2 <= n; i += 2 {
-				s0 += f16Table[w[i]] * a[i]
-				s1 += f16Table[w[i+1]] * a[i+1]
-			}
-			for ; i < n; i++ {
-				s0 += f16Table[w[i]] * a[i]
-			}
-			y[r-r0] = s0 + s1
-		}
-	case quant.BF16:
-		a := bytesF32(act)[:n]
-		for r := r0; r < r1; r++ {
-			w := bytesU16(l.data[r*l.rowBytes : (r+1)*l.rowBytes])
-			var s float32
-			for i := 0; i < n; i++ {
-				s += bf16ToFloat(w[i]) * a[i]
-			}
-			y[r-r0] = s
-		}
-	case quant.Q8_0:
-		for r := r0; r < r1; r++ {
-			y[r-r0] = dotQ8_0(n, l.data[r*l.rowBytes:(r+1)*l.rowBytes], act)
-		}
-	}
-}
-
-func quantizeQ8_0(x []float32, dst []byte) {
-	for b := 0; b*32 < len(x); b++ {
-		xs := x[b*32 : b*32+32]
-		out := dst[b*34 : b*34+34]
-		var amax float32
-		for _, v := range xs {
-			if a := float32(math.Abs(float64(v))); a > amax {
-				amax = a
-			}
-		}
-		d := amax / 127
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
-		binary.LittleEndian.PutUint16(out, floatToHalf(d))
-		for j, v := range xs {
-			out[2+j] = byte(int8(math.Round(float64(v * id))))
-		}
-	}
-}
-
-func dotQ8_0(n int, w, a []byte) float32 {
-	var s float32
-	for b := 0; b*32 < n; b++ {
-		wb := w[b*34 : b*34+34]
-		ab := a[b*34 : b*34+34]
-		var acc int32
-		for j := 2; j < 34; j++ {
-			acc += int32(int8(wb[j])) * int32(int8(ab[j]))
-		}
-		s += float32(acc) * f16Table[binary.LittleEndian.Uint16(wb)] * f16Table[binary.LittleEndian.Uint16(ab)]
-	}
-	return s
+// mulRows computes rows [r0, r1) of W·x for n activation rows, writing
+// y[t*l.out + r].
+func mulRows(l *linear, r0, r1 int, act []byte, n int, y []float32) {
+	kernels.MatMulStrided(l.typ, l.data[r0*l.rowBytes:r1*l.rowBytes], r1-r0, l.in, act, n, y[r0:], l.out)
 }
 
 // rowF32 dequantizes row r of l (an embedding lookup) into dst.
@@ -212,15 +116,10 @@ func rowF32(l *linear, r int, dst []float32) error {
 		for i, h := range bytesU16(b)[:l.in] {
 			dst[i] = bf16ToFloat(h)
 		}
-	case quant.Q8_0:
-		for blk := 0; blk*32 < l.in; blk++ {
-			d := f16Table[binary.LittleEndian.Uint16(b[blk*34:])]
-			for j := 0; j < 32; j++ {
-				dst[blk*32+j] = d * float32(int8(b[blk*34+2+j]))
-			}
-		}
 	default:
-		return fmt.Errorf("tensor %s: cannot read rows of type %s", l.name, l.typ)
+		if err := quant.Dequantize(l.typ, b, dst[:l.in]); err != nil {
+			return fmt.Errorf("tensor %s: %v", l.name, err)
+		}
 	}
 	return nil
 }
