@@ -132,7 +132,12 @@ func openHF(dir string) (*Model, error) {
 	}
 	m := &Model{Path: dir, Format: FormatSafetensors}
 	m.OnClose(set.Close)
-	l := &hfLoader{dir: dir, arch: arch, hfClass: hfClass, cfg: cfg, rope: cfg.ropeParams(), m: m, set: set}
+	src, err := hfSources(set)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	l := &hfLoader{dir: dir, arch: arch, hfClass: hfClass, cfg: cfg, rope: cfg.ropeParams(), m: m, src: src}
 	if err := l.load(); err != nil {
 		m.Close()
 		return nil, err
@@ -144,7 +149,7 @@ type hfLoader struct {
 	dir, arch, hfClass string
 	cfg, rope          hfConfig
 	m                  *Model
-	set                *safetensors.Set
+	src                []srcTensor
 	blocks             int64
 }
 
@@ -173,7 +178,7 @@ func (l *hfLoader) need(keys ...string) (int64, error) {
 }
 
 func (l *hfLoader) load() error {
-	m, cfg, a := l.m, l.cfg, l.arch
+	m, a := l.m, l.arch
 	var err error
 	if l.blocks, err = l.need("n_layers", "num_hidden_layers", "n_layer", "num_layers"); err != nil {
 		return err
@@ -210,7 +215,6 @@ func (l *hfLoader) load() error {
 			m.SetKV(kv)
 		}
 	}
-	_ = cfg
 	return nil
 }
 
@@ -613,6 +617,13 @@ var hfLayerNames = map[string]string{
 	"mlp.gate_up_proj.weight":           "ffn_up.weight", // Phi-3: kept fused
 	"block_sparse_moe.gate.weight":      "ffn_gate_inp.weight",
 	"mlp.gate.weight":                   "ffn_gate_inp.weight",
+	// mlx-lm stores experts already stacked ([n_expert, out, in]).
+	"mlp.switch_mlp.gate_proj.weight":              "ffn_gate_exps.weight",
+	"mlp.switch_mlp.up_proj.weight":                "ffn_up_exps.weight",
+	"mlp.switch_mlp.down_proj.weight":              "ffn_down_exps.weight",
+	"block_sparse_moe.switch_mlp.gate_proj.weight": "ffn_gate_exps.weight",
+	"block_sparse_moe.switch_mlp.up_proj.weight":   "ffn_up_exps.weight",
+	"block_sparse_moe.switch_mlp.down_proj.weight": "ffn_down_exps.weight",
 }
 
 var hfExpertKinds = map[string]string{
@@ -637,16 +648,43 @@ func hfName(name string) (string, bool) {
 	return name, true
 }
 
+// srcTensor is one tensor of the source checkpoint under its transformers
+// name, Shape in PyTorch order. For plain HF folders Data aliases the
+// mapping; the MLX loader supplies repacked or dequantized tensors.
+type srcTensor struct {
+	Name  string
+	Type  quant.Type
+	Shape []uint64
+	Data  []byte
+}
+
+func (s *srcTensor) size() int { return len(s.Data) }
+
+// hfSources lists a safetensors set as source tensors.
+func hfSources(set *safetensors.Set) ([]srcTensor, error) {
+	out := make([]srcTensor, 0, len(set.Names()))
+	for _, name := range set.Names() {
+		ref, _ := set.Get(name)
+		typ, ok := stDTypes[ref.DType]
+		if !ok {
+			return nil, fmt.Errorf("%s: tensor %q: dtype %s is not supported (ferry loads F32, F16, BF16, F64 and integer tensors)", ref.File.Path, name, ref.DType)
+		}
+		out = append(out, srcTensor{Name: name, Type: typ, Shape: ref.Shape, Data: ref.Data()})
+	}
+	return out, nil
+}
+
 type expertPart struct {
-	ref safetensors.Ref
+	ref *srcTensor
 	idx int
 }
 
 func (l *hfLoader) tensors() error {
 	isGemma := strings.HasPrefix(l.arch, "gemma")
 	experts := map[string][]expertPart{} // GGUF name -> experts
-	for _, name := range l.set.Names() {
-		ref, _ := l.set.Get(name)
+	for i := range l.src {
+		ref := &l.src[i]
+		name := ref.Name
 		hn, keep := hfName(name)
 		if !keep {
 			continue
@@ -690,11 +728,7 @@ func (l *hfLoader) tensors() error {
 			}
 			out = fmt.Sprintf("blk.%d.%s", bid, g)
 		}
-		typ, ok := stDTypes[ref.DType]
-		if !ok {
-			return l.errf("tensor %q: dtype %s is not supported (ferry loads F32, F16, BF16, F64 and integer tensors)", name, ref.DType)
-		}
-		t := &Tensor{Name: out, Type: typ, Shape: reverse(ref.Shape), Data: ref.Data()}
+		t := &Tensor{Name: out, Type: ref.Type, Shape: reverse(ref.Shape), Data: ref.Data}
 		if len(t.Shape) == 0 {
 			t.Shape = []uint64{1}
 		}
@@ -789,25 +823,20 @@ func (l *hfLoader) stackExperts(experts map[string][]expertPart) error {
 			return l.errf("%s: found %d experts, config.json says %d", name, len(parts), want)
 		}
 		first := parts[0].ref
-		typ, ok := stDTypes[first.DType]
-		if !ok {
-			return l.errf("tensor %q: dtype %s is not supported", first.Name, first.DType)
-		}
 		if len(first.Shape) != 2 {
 			return l.errf("tensor %q: expert weight has shape %v, want 2 dimensions", first.Name, first.Shape)
 		}
-		size := first.Size()
-		buf := make([]byte, 0, size*uint64(len(parts)))
+		buf := make([]byte, 0, first.size()*len(parts))
 		for i, p := range parts {
 			if p.idx != i {
 				return l.errf("%s: expert %d is missing", name, i)
 			}
-			if p.ref.DType != first.DType || p.ref.Shape[0] != first.Shape[0] || len(p.ref.Shape) != 2 || p.ref.Shape[1] != first.Shape[1] {
-				return l.errf("tensor %q: shape %v %s differs from expert 0's %v %s", p.ref.Name, p.ref.Shape, p.ref.DType, first.Shape, first.DType)
+			if p.ref.Type != first.Type || len(p.ref.Shape) != 2 || p.ref.Shape[0] != first.Shape[0] || p.ref.Shape[1] != first.Shape[1] {
+				return l.errf("tensor %q: shape %v %s differs from expert 0's %v %s", p.ref.Name, p.ref.Shape, p.ref.Type, first.Shape, first.Type)
 			}
-			buf = append(buf, p.ref.Data()...)
+			buf = append(buf, p.ref.Data...)
 		}
-		l.m.AddTensor(&Tensor{Name: name, Type: typ, Shape: []uint64{first.Shape[1], first.Shape[0], uint64(len(parts))}, Data: buf})
+		l.m.AddTensor(&Tensor{Name: name, Type: first.Type, Shape: []uint64{first.Shape[1], first.Shape[0], uint64(len(parts))}, Data: buf})
 	}
 	return nil
 }
@@ -877,7 +906,7 @@ func Llama3RopeFactors(dim int, base, factor, lowFreqFactor, highFreqFactor, old
 
 // guessFileType is llama.cpp's general.file_type for the tensors as loaded:
 // the type of the first matrix (ALL_F32 = 0, MOSTLY_F16 = 1,
-// MOSTLY_BF16 = 32).
+// MOSTLY_Q4_1 = 3, MOSTLY_BF16 = 32).
 func guessFileType(m *Model) int {
 	for _, t := range m.Tensors {
 		if len(t.Shape) < 2 {
@@ -890,6 +919,8 @@ func guessFileType(m *Model) int {
 			return 32
 		case quant.F32:
 			return 0
+		case quant.Q4_1:
+			return 3
 		}
 	}
 	return 0

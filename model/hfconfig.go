@@ -163,3 +163,5 @@ func (rp hfConfig) fullRope() hfConfig {
 	}
 	return rp
 }
+
+type jsonNumber = json.Number
