@@ -1,0 +1,726 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ferryhq/ferry/gguf"
+)
+
+// HFMetadata reads a Hugging Face model folder's tokenizer files
+// (tokenizer.json or tokenizer.model, tokenizer_config.json,
+// chat_template.jinja, config.json, generation_config.json) and returns the
+// tokenizer.ggml.* and tokenizer.chat_template keys llama.cpp's
+// convert_hf_to_gguf.py writes for it.
+//
+// A sentencepiece tokenizer.model is used when present (as llama.cpp's
+// _set_vocab_sentencepiece), unless tokenizer.json is a byte-level BPE
+// tokenizer; otherwise tokenizer.json is read as byte-level BPE
+// (_set_vocab_gpt2). The token list is padded with [PAD{id}] tokens up to
+// config.json's vocab_size.
+func HFMetadata(dir string) ([]gguf.KV, error) {
+	h := &hfReader{dir: dir}
+	if err := h.readJSON("config.json", &h.config); err != nil {
+		return nil, err
+	}
+	if err := h.readJSON("tokenizer_config.json", &h.tokConfig); err != nil {
+		return nil, err
+	}
+	if err := h.readJSON("tokenizer.json", &h.tokJSON); err != nil {
+		return nil, err
+	}
+	spPath := filepath.Join(dir, "tokenizer.model")
+	_, spErr := os.Stat(spPath)
+	switch {
+	case h.tokJSON != nil && h.isByteLevelBPE():
+		return h.gpt2()
+	case spErr == nil:
+		return h.sentencepiece(spPath)
+	case h.tokJSON != nil:
+		return nil, fmt.Errorf("%s: tokenizer.json model %q is not supported without a tokenizer.model (supported: byte-level BPE)", dir, h.tokJSON.Model.Type)
+	}
+	return nil, fmt.Errorf("%s: no tokenizer.json or tokenizer.model", dir)
+}
+
+// SentencePieceMetadata returns the GGUF tokenizer keys for a lone
+// sentencepiece model file, as HFMetadata does for a folder holding only it.
+func SentencePieceMetadata(path string) ([]gguf.KV, error) {
+	h := &hfReader{dir: filepath.Dir(path)}
+	return h.sentencepiece(path)
+}
+
+type hfAddedToken struct {
+	ID         int32  `json:"id"`
+	Content    string `json:"content"`
+	SingleWord bool   `json:"single_word"`
+	LStrip     bool   `json:"lstrip"`
+	RStrip     bool   `json:"rstrip"`
+	Normalized bool   `json:"normalized"`
+	Special    bool   `json:"special"`
+}
+
+type hfTokenizerJSON struct {
+	AddedTokens  []hfAddedToken  `json:"added_tokens"`
+	Normalizer   json.RawMessage `json:"normalizer"`
+	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+	PostProc     json.RawMessage `json:"post_processor"`
+	Decoder      json.RawMessage `json:"decoder"`
+	Model        struct {
+		Type         string           `json:"type"`
+		Vocab        map[string]int64 `json:"vocab"`
+		Merges       json.RawMessage  `json:"merges"`
+		ByteFallback bool             `json:"byte_fallback"`
+		IgnoreMerges bool             `json:"ignore_merges"`
+	} `json:"model"`
+}
+
+type hfReader struct {
+	dir       string
+	config    map[string]any
+	tokConfig map[string]any
+	tokJSON   *hfTokenizerJSON
+}
+
+func (h *hfReader) readJSON(name string, dst any) error {
+	data, err := os.ReadFile(filepath.Join(h.dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, dst); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(h.dir, name), err)
+	}
+	return nil
+}
+
+func (h *hfReader) isByteLevelBPE() bool {
+	t := h.tokJSON
+	if t.Model.Type != "BPE" || t.Model.ByteFallback {
+		return false
+	}
+	var dec struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(t.Decoder, &dec)
+	return dec.Type == "ByteLevel"
+}
+
+// configInt reads an integer from config.json (or its text_config).
+func (h *hfReader) configInt(key string) (int64, bool) {
+	if v, ok := jsonInt(h.config[key]); ok {
+		return v, true
+	}
+	if tc, ok := h.config["text_config"].(map[string]any); ok {
+		return jsonInt(tc[key])
+	}
+	return 0, false
+}
+
+func jsonInt(v any) (int64, bool) {
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// looksSpecial is convert_hf_to_gguf.py's does_token_look_special.
+func looksSpecial(s string) bool {
+	switch s {
+	case "<pad>", "<mask>", "<2mass>", "[@BOS@]":
+		return true
+	}
+	return (strings.HasPrefix(s, "<|") && strings.HasSuffix(s, "|>")) ||
+		(strings.HasPrefix(s, "<｜") && strings.HasSuffix(s, "｜>")) ||
+		(strings.HasPrefix(s, "<unused") && strings.HasSuffix(s, ">"))
+}
+
+func (h *hfReader) gpt2() ([]gguf.KV, error) {
+	tj := h.tokJSON
+	vocab := make(map[int64]string, len(tj.Model.Vocab)+len(tj.AddedTokens))
+	maxID := int64(-1)
+	for s, id := range tj.Model.Vocab {
+		if id < 0 || id >= 1<<31-1 {
+			return nil, fmt.Errorf("%s: tokenizer.json: token %q has id %d", h.dir, s, id)
+		}
+		vocab[id] = s
+		maxID = max(maxID, id)
+	}
+	added := map[int64]hfAddedToken{}
+	for _, a := range tj.AddedTokens {
+		if a.ID < 0 {
+			return nil, fmt.Errorf("%s: tokenizer.json: added token %q has id %d", h.dir, a.Content, a.ID)
+		}
+		vocab[int64(a.ID)] = a.Content
+		added[int64(a.ID)] = a
+		maxID = max(maxID, int64(a.ID))
+	}
+	n := maxID + 1
+	if vs, ok := h.configInt("vocab_size"); ok {
+		if vs < n {
+			return nil, fmt.Errorf("%s: config.json vocab_size %d is smaller than the tokenizer's %d tokens", h.dir, vs, n)
+		}
+		n = vs
+	}
+	if n > 1<<24 {
+		return nil, fmt.Errorf("%s: vocabulary of %d tokens is implausibly large", h.dir, n)
+	}
+	tokens := make([]string, n)
+	types := make([]int32, n)
+	for i := int64(0); i < n; i++ {
+		s, ok := vocab[i]
+		switch {
+		case !ok:
+			tokens[i], types[i] = fmt.Sprintf("[PAD%d]", i), int32(TypeUnused)
+		case added[i].Content == s && isAdded(added, i):
+			if added[i].Special || looksSpecial(s) {
+				types[i] = int32(TypeControl)
+			} else {
+				s = strings.ReplaceAll(s, "▁", " ")
+				types[i] = int32(TypeUserDefined)
+			}
+			tokens[i] = s
+		default:
+			tokens[i], types[i] = s, int32(TypeNormal)
+		}
+	}
+	pre, custom, err := preNameFromJSON(tj.PreTokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tokenizer.json: %w", h.dir, err)
+	}
+	kvs := []gguf.KV{
+		strKV("tokenizer.ggml.model", "gpt2"),
+		strKV("tokenizer.ggml.pre", pre),
+		{Key: "tokenizer.ggml.tokens", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeString, Values: tokens}},
+		{Key: "tokenizer.ggml.token_type", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeInt32, Values: types}},
+	}
+	if custom {
+		kvs = append(kvs, strKV(KeyPreTokenizer, string(tj.PreTokenizer)))
+	}
+	merges, err := parseMerges(tj.Model.Merges)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tokenizer.json: %w", h.dir, err)
+	}
+	sv := h.specialVocab(-1)
+	if len(merges) > 0 {
+		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.merges", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeString, Values: merges}})
+	}
+	kvs = append(kvs, sv.kvs()...)
+	return kvs, nil
+}
+
+func isAdded(added map[int64]hfAddedToken, id int64) bool {
+	_, ok := added[id]
+	return ok
+}
+
+func strKV(k, v string) gguf.KV { return gguf.KV{Key: k, Type: gguf.TypeString, Value: v} }
+
+// parseMerges accepts both merge forms: "a b" strings and [a, b] pairs
+// (transformers ≥ 4.45), encoding spaces inside pair parts as U+0120 the
+// way gguf-py does.
+func parseMerges(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("model.merges: %w", err)
+	}
+	out := make([]string, 0, len(list))
+	for i, item := range list {
+		var s string
+		if err := json.Unmarshal(item, &s); err == nil {
+			out = append(out, s)
+			continue
+		}
+		var pair []string
+		if err := json.Unmarshal(item, &pair); err != nil || len(pair) != 2 {
+			return nil, fmt.Errorf("model.merges[%d]: want a string or a pair of strings", i)
+		}
+		enc := func(p string) string { return strings.ReplaceAll(p, " ", "Ġ") }
+		out = append(out, enc(pair[0])+" "+enc(pair[1]))
+	}
+	return out, nil
+}
+
+// preNameFromJSON names a tokenizer.json pre_tokenizer the way llama.cpp's
+// converter would (it hashes the tokenization of a probe string; the
+// pre-tokenizer definitions of those families are recognised here
+// directly). custom is true when no llama.cpp name fits: the definition is
+// then stored under KeyPreTokenizer and run as it is.
+func preNameFromJSON(raw json.RawMessage) (name string, custom bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "default", true, nil
+	}
+	// Validate that ferry can run it.
+	p := &preTokenizer{}
+	if err := p.addJSON(raw); err != nil {
+		return "", false, err
+	}
+	sig := preSignature(raw)
+	if n, ok := knownPreSignatures[sig]; ok {
+		return n, false, nil
+	}
+	return "default", true, nil
+}
+
+// preSignature flattens a pre_tokenizer into a comparable string.
+func preSignature(raw json.RawMessage) string {
+	var def map[string]any
+	if json.Unmarshal(raw, &def) != nil {
+		return ""
+	}
+	var parts []string
+	var walk func(d map[string]any)
+	walk = func(d map[string]any) {
+		switch d["type"] {
+		case "Sequence":
+			if subs, ok := d["pretokenizers"].([]any); ok {
+				for _, s := range subs {
+					if m, ok := s.(map[string]any); ok {
+						walk(m)
+					}
+				}
+			}
+		case "Split":
+			pat, _ := d["pattern"].(map[string]any)
+			re, _ := pat["Regex"].(string)
+			parts = append(parts, fmt.Sprintf("Split(%s,%v,%v)", re, d["behavior"], d["invert"]))
+		case "ByteLevel":
+			useRegex := true
+			if b, ok := d["use_regex"].(bool); ok {
+				useRegex = b
+			}
+			aps, _ := d["add_prefix_space"].(bool)
+			parts = append(parts, fmt.Sprintf("ByteLevel(%v,%v)", aps, useRegex))
+		case "Digits":
+			ind, _ := d["individual_digits"].(bool)
+			parts = append(parts, fmt.Sprintf("Digits(%v)", ind))
+		default:
+			parts = append(parts, fmt.Sprint(d["type"]))
+		}
+	}
+	walk(def)
+	return strings.Join(parts, ";")
+}
+
+const (
+	hfLlama3Regex = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	hfQwen2Regex  = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+)
+
+var knownPreSignatures = map[string]string{
+	"Split(" + hfLlama3Regex + ",Isolated,false);ByteLevel(false,false)": "llama-bpe",
+	"Split(" + hfQwen2Regex + ",Isolated,false);ByteLevel(false,false)":  "qwen2",
+	"ByteLevel(false,true)":              "gpt-2",
+	"Digits(true);ByteLevel(false,true)": "starcoder",
+	"Split([\r\n],Isolated,false);Split(\\s?\\p{L}+,Isolated,false);Split(\\s?\\p{P}+,Isolated,false);Split([一-龥ࠀ-一가-퟿]+,Isolated,false);Digits(true);ByteLevel(false,false)": "deepseek-coder",
+}
+
+// specialVocab is gguf-py's SpecialVocab: special token ids, add_*_token
+// flags and the chat template, from tokenizer.json, tokenizer_config.json
+// and config.json.
+type specialVocab struct {
+	ids      []idEntry
+	add      []addEntry
+	template any // string or []map[string]string
+	nVocab   int64
+}
+
+type idEntry struct {
+	typ string
+	id  int64
+}
+
+type addEntry struct {
+	typ string
+	on  bool
+}
+
+func (s *specialVocab) setID(typ string, v any) {
+	id, ok := jsonInt(v)
+	if !ok || id < 0 {
+		return
+	}
+	if s.nVocab >= 0 && id >= s.nVocab {
+		return
+	}
+	for _, e := range s.ids {
+		if e.typ == typ {
+			return
+		}
+	}
+	s.ids = append(s.ids, idEntry{typ, id})
+}
+
+func (s *specialVocab) setAdd(typ string, on bool) {
+	for i, e := range s.add {
+		if e.typ == typ {
+			s.add[i].on = on
+			return
+		}
+	}
+	s.add = append(s.add, addEntry{typ, on})
+}
+
+func tokenContent(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case map[string]any:
+		c, ok := x["content"].(string)
+		return c, ok
+	}
+	return "", false
+}
+
+func (h *hfReader) specialVocab(nVocab int64) *specialVocab {
+	s := &specialVocab{nVocab: nVocab}
+	types := []string{"bos", "eos", "unk", "sep", "pad", "cls", "mask"}
+	var added []hfAddedToken
+	cfg := h.tokConfig
+	if h.tokJSON != nil {
+		added = h.tokJSON.AddedTokens
+		str := func(k string) string {
+			v, _ := tokenContent(cfg[k])
+			return v
+		}
+		bos, cls, eos, sep := str("bos_token"), str("cls_token"), str("eos_token"), str("sep_token")
+		if bos == "" && cls != "" && cfg != nil {
+			cfg["bos_token"], bos = cls, cls
+		}
+		if eos == "" && sep != "" && cfg != nil {
+			cfg["eos_token"], eos = sep, sep
+		}
+		var pp map[string]any
+		_ = json.Unmarshal(h.tokJSON.PostProc, &pp)
+		procs := []any{pp}
+		if list, ok := pp["processors"].([]any); ok {
+			procs = list
+		}
+		for _, p := range procs {
+			proc, _ := p.(map[string]any)
+			if proc == nil {
+				continue
+			}
+			switch proc["type"] {
+			case "RobertaProcessing":
+				s.setAdd("bos", true)
+				s.setAdd("eos", true)
+				s.setAdd("sep", true)
+			case "TemplateProcessing":
+				single, _ := proc["single"].([]any)
+				pair, _ := proc["pair"].([]any)
+				specialID := func(item any) string {
+					m, _ := item.(map[string]any)
+					st, _ := m["SpecialToken"].(map[string]any)
+					id, _ := st["id"].(string)
+					return id
+				}
+				seqID := func(item any) string {
+					m, _ := item.(map[string]any)
+					st, _ := m["Sequence"].(map[string]any)
+					id, _ := st["id"].(string)
+					return id
+				}
+				var first, last string
+				if len(single) > 1 {
+					if first = specialID(single[0]); first != "" {
+						if cfg == nil {
+							bos = first
+						}
+						s.setAdd("bos", first == bos || first == cls)
+					}
+					if last = specialID(single[len(single)-1]); last != "" {
+						if cfg == nil {
+							eos = last
+						} else if last != eos {
+							if !contains(types, "eot") {
+								types = append(types, "eot")
+								cfg["eot_token"] = eos
+							} else if !contains(types, "eom") {
+								types = append(types, "eom")
+								cfg["eom_token"] = eos
+							}
+							cfg["eos_token"], eos = last, last
+						}
+						s.setAdd("eos", last == eos)
+					}
+				}
+				if len(pair) > 0 {
+					start, stop := 0, len(pair)
+					if first != "" && specialID(pair[0]) == first {
+						start = 1
+					}
+					if last != "" && specialID(pair[len(pair)-1]) == last {
+						stop = len(pair) - 1
+					}
+					if start < stop {
+						mid := pair[start:stop]
+						a, b := seqID(mid[0]), seqID(mid[len(mid)-1])
+						if a == "A" && b == "B" && len(mid) > 2 {
+							mid = mid[1 : len(mid)-1]
+							addSep := false
+							if e := specialID(mid[0]); e != "" && (e == sep || e == eos) && last == "" {
+								addSep = true
+							}
+							if len(mid) == 2 {
+								if e := specialID(mid[1]); e != "" && (e == sep || e == eos) {
+									addSep = true
+								}
+							}
+							s.setAdd("sep", addSep)
+						}
+					}
+				}
+			}
+		}
+	}
+	if cfg == nil {
+		h.configIDs(s, types)
+		return s
+	}
+	// Chat template: tokenizer_config.json, else chat_template.jinja (with
+	// additional_chat_templates/*.jinja), else chat_template.json.
+	var alt any
+	if b, err := os.ReadFile(filepath.Join(h.dir, "chat_template.jinja")); err == nil {
+		alt = string(b)
+		extra, _ := filepath.Glob(filepath.Join(h.dir, "additional_chat_templates", "*.jinja"))
+		if len(extra) > 0 {
+			list := []map[string]string{{"name": "default", "template": string(b)}}
+			for _, p := range extra {
+				if tb, err := os.ReadFile(p); err == nil {
+					list = append(list, map[string]string{"name": strings.TrimSuffix(filepath.Base(p), ".jinja"), "template": string(tb)})
+				}
+			}
+			alt = list
+		}
+	} else if b, err := os.ReadFile(filepath.Join(h.dir, "chat_template.json")); err == nil {
+		var ct map[string]any
+		if json.Unmarshal(b, &ct) == nil {
+			alt = ct["chat_template"]
+		}
+	}
+	tmpl, ok := cfg["chat_template"]
+	if !ok {
+		tmpl = alt
+	}
+	switch x := tmpl.(type) {
+	case string:
+		s.template = x
+	case []any:
+		var list []map[string]string
+		for _, it := range x {
+			m, _ := it.(map[string]any)
+			name, _ := m["name"].(string)
+			t, ok := m["template"].(string)
+			if ok {
+				list = append(list, map[string]string{"name": name, "template": t})
+			}
+		}
+		s.template = list
+	case []map[string]string:
+		s.template = x
+	}
+	for _, typ := range types {
+		if b, ok := cfg["add_"+typ+"_token"].(bool); ok {
+			s.setAdd(typ, b)
+		}
+		content, ok := tokenContent(cfg[typ+"_token"])
+		if !ok {
+			continue
+		}
+		for _, a := range added {
+			if a.Content == content {
+				s.setID(typ, float64(a.ID))
+				break
+			}
+		}
+	}
+	h.configIDs(s, types)
+	return s
+}
+
+func (h *hfReader) configIDs(s *specialVocab, types []string) {
+	for _, typ := range types {
+		v, ok := h.config[typ+"_token_id"]
+		if !ok || v == nil {
+			if tc, ok := h.config["text_config"].(map[string]any); ok {
+				v = tc[typ+"_token_id"]
+			}
+		}
+		s.setID(typ, v)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var specialIDKeys = map[string]string{
+	"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "sep": "seperator_token_id",
+	"pad": "padding_token_id", "cls": "cls_token_id", "mask": "mask_token_id", "eot": "eot_token_id",
+	"eom": "eom_token_id",
+}
+
+func (s *specialVocab) kvs() []gguf.KV {
+	var out []gguf.KV
+	for _, e := range s.ids {
+		if k, ok := specialIDKeys[e.typ]; ok {
+			out = append(out, gguf.KV{Key: "tokenizer.ggml." + k, Type: gguf.TypeUint32, Value: uint32(e.id)})
+		}
+	}
+	for _, e := range s.add {
+		switch e.typ {
+		case "bos", "eos", "sep":
+			out = append(out, gguf.KV{Key: "tokenizer.ggml.add_" + e.typ + "_token", Type: gguf.TypeBool, Value: e.on})
+		}
+	}
+	switch t := s.template.(type) {
+	case string:
+		out = append(out, strKV("tokenizer.chat_template", t))
+	case []map[string]string:
+		var def *string
+		var names []string
+		named := map[string]string{}
+		for _, m := range t {
+			name := sanitizeTemplateName(m["name"])
+			tmpl := m["template"]
+			if name == "" {
+				continue
+			}
+			if name == "default" {
+				d := tmpl
+				def = &d
+				continue
+			}
+			if _, dup := named[name]; !dup {
+				names = append(names, name)
+			}
+			named[name] = tmpl
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			out = append(out, strKV("tokenizer.chat_template."+n, named[n]))
+		}
+		if len(names) > 0 {
+			out = append(out, gguf.KV{Key: "tokenizer.chat_templates", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeString, Values: names}})
+		}
+		if def != nil {
+			out = append(out, strKV("tokenizer.chat_template", *def))
+		}
+	}
+	return out
+}
+
+func sanitizeTemplateName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// sentencepiece builds llama.cpp's _set_vocab_sentencepiece keys.
+func (h *hfReader) sentencepiece(path string) ([]gguf.KV, error) {
+	sp, err := ReadSPModel(path)
+	if err != nil {
+		return nil, err
+	}
+	if sp.ModelType != 2 {
+		return nil, fmt.Errorf("%s: sentencepiece model type %d is not BPE (unigram vocabularies are not supported)", path, sp.ModelType)
+	}
+	n := int64(len(sp.Pieces))
+	if vs, ok := h.configInt("vocab_size_per_layer_input"); ok && vs > 0 {
+		n = vs
+	} else if vs, ok := h.configInt("vocab_size"); ok && vs > 0 {
+		n = vs
+	}
+	if n > 1<<24 {
+		return nil, fmt.Errorf("%s: vocabulary of %d tokens is implausibly large", path, n)
+	}
+	tokens := make([]string, n)
+	scores := make([]float32, n)
+	types := make([]int32, n)
+	for i := range tokens {
+		tokens[i] = fmt.Sprintf("[PAD%d]", i)
+		scores[i] = -10000
+		types[i] = int32(TypeUnused)
+	}
+	for i, p := range sp.Pieces {
+		if int64(i) >= n {
+			break
+		}
+		ty := TypeNormal
+		switch p.Type {
+		case TypeUnknown, TypeControl, TypeUnused, TypeByte:
+			ty = p.Type
+		}
+		tokens[i], scores[i], types[i] = p.Piece, p.Score, int32(ty)
+	}
+	var addedJSON map[string]int64
+	if err := h.readJSON("added_tokens.json", &addedJSON); err != nil {
+		return nil, err
+	}
+	for k, id := range addedJSON {
+		if id >= 0 && id < n {
+			tokens[id], scores[id], types[id] = k, -1000, int32(TypeUserDefined)
+		}
+	}
+	if dec, ok := h.tokConfig["added_tokens_decoder"].(map[string]any); ok {
+		for k, v := range dec {
+			var id int64
+			if _, err := fmt.Sscan(k, &id); err != nil || id < 0 || id >= n {
+				continue
+			}
+			m, _ := v.(map[string]any)
+			content, ok := m["content"].(string)
+			if !ok {
+				continue
+			}
+			special, _ := m["special"].(bool)
+			if special || looksSpecial(content) {
+				types[id] = int32(TypeControl)
+			} else {
+				content = strings.ReplaceAll(content, "▁", " ")
+				types[id] = int32(TypeUserDefined)
+			}
+			scores[id], tokens[id] = -1000, content
+		}
+	}
+	kvs := []gguf.KV{
+		strKV("tokenizer.ggml.model", "llama"),
+		strKV("tokenizer.ggml.pre", "default"),
+		{Key: "tokenizer.ggml.tokens", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeString, Values: tokens}},
+		{Key: "tokenizer.ggml.scores", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeFloat32, Values: scores}},
+		{Key: "tokenizer.ggml.token_type", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeInt32, Values: types}},
+	}
+	sv := h.specialVocab(n)
+	kvs = append(kvs, sv.kvs()...)
+	// Normalizer flags llama.cpp's SPM keys can express. Gemma's converter
+	// writes add_space_prefix=false for its add_dummy_prefix=false model;
+	// remove_extra_whitespaces is llama.cpp's key for the same flag.
+	if !sp.AddDummyPrefix {
+		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Type: gguf.TypeBool, Value: false})
+	}
+	if sp.RemoveExtraWhitespaces {
+		kvs = append(kvs, gguf.KV{Key: KeyRemoveExtraWhitespaces, Type: gguf.TypeBool, Value: true})
+	}
+	return kvs, nil
+}

@@ -1,0 +1,170 @@
+package tokenizer
+
+import "strings"
+
+// SentencePiece BPE, as llama.cpp's llm_tokenizer_spm: the text is split
+// into UTF-8 characters, then the adjacent pair whose concatenation is the
+// highest-scoring token is merged repeatedly (ties go to the leftmost pair).
+// Symbols left that are not tokens are emitted as byte tokens <0xNN>.
+
+type spmSymbol struct {
+	start, n   int32
+	prev, next int32
+}
+
+type spmBigram struct {
+	left, right int32
+	score       float32
+	size        int32
+}
+
+// spmLess orders the max-heap: higher score first, then the leftmost.
+func spmLess(a, b *spmBigram) bool {
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return a.left < b.left
+}
+
+type spmHeap []spmBigram
+
+func (h *spmHeap) push(b spmBigram) {
+	*h = append(*h, b)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !spmLess(&s[i], &s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *spmHeap) pop() spmBigram {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= len(s) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(s) && spmLess(&s[r], &s[l]) {
+			m = r
+		}
+		if !spmLess(&s[m], &s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// normalizeSPM applies sentencepiece's whitespace rules for vocabularies
+// read from a tokenizer.model with remove_extra_whitespaces: leading and
+// trailing spaces are dropped and runs of spaces become one.
+func normalizeExtraWhitespace(text string) string {
+	if !strings.Contains(text, " ") {
+		return text
+	}
+	var sb strings.Builder
+	sb.Grow(len(text))
+	prevSpace := true
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c == ' ' {
+			if prevSpace {
+				continue
+			}
+			prevSpace = true
+		} else {
+			prevSpace = false
+		}
+		sb.WriteByte(c)
+	}
+	return strings.TrimRight(sb.String(), " ")
+}
+
+// encodeSPM tokenizes one raw-text fragment. prevSpecial tells whether the
+// fragment starts the input or follows a special token, where llama.cpp
+// adds the dummy-prefix space.
+func (t *Tokenizer) encodeSPM(text string, prevSpecial bool, out []int32) []int32 {
+	if t.removeExtraWS {
+		text = normalizeExtraWhitespace(text)
+		if text == "" {
+			return out
+		}
+	}
+	if t.addSpacePrefix && prevSpecial {
+		text = " " + text
+	}
+	if text == "" {
+		return out
+	}
+	text = strings.ReplaceAll(text, " ", "▁")
+
+	syms := make([]spmSymbol, 0, len(text))
+	for off := 0; off < len(text); {
+		n := min(utf8Len(text[off]), len(text)-off)
+		idx := int32(len(syms))
+		next := idx + 1
+		if off+n == len(text) {
+			next = -1
+		}
+		syms = append(syms, spmSymbol{start: int32(off), n: int32(n), prev: idx - 1, next: next})
+		off += n
+	}
+	heap := make(spmHeap, 0, len(syms))
+	tryAdd := func(left, right int32) {
+		if left < 0 || right < 0 {
+			return
+		}
+		l, r := &syms[left], &syms[right]
+		s := text[l.start : l.start+l.n+r.n]
+		id, ok := t.ids[s]
+		if !ok {
+			return
+		}
+		heap.push(spmBigram{left: left, right: right, score: t.scores[id], size: int32(len(s))})
+	}
+	for i := 1; i < len(syms); i++ {
+		tryAdd(int32(i-1), int32(i))
+	}
+	for len(heap) > 0 {
+		b := heap.pop()
+		l, r := &syms[b.left], &syms[b.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
+			continue
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = b.left
+		}
+		tryAdd(l.prev, b.left)
+		tryAdd(b.left, l.next)
+	}
+	for i := int32(0); i != -1 && int(i) < len(syms); i = syms[i].next {
+		s := &syms[i]
+		piece := text[s.start : s.start+s.n]
+		if id, ok := t.ids[piece]; ok {
+			out = append(out, id)
+			continue
+		}
+		for j := 0; j < len(piece); j++ {
+			if id := t.byteIDs[piece[j]]; id >= 0 {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
