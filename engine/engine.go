@@ -71,6 +71,9 @@ type layer struct {
 
 	router                   linear
 	gateExps, upExps, downEx linear
+	// Per-expert views of the stacked tensors, built once so routing a
+	// token allocates nothing.
+	gateE, upE, downE []linear
 }
 
 // Load prepares m for inference. The model must stay open while the engine
@@ -284,6 +287,11 @@ func (e *Engine) loadTensors() error {
 			}
 			if L.downEx, err = mat(p+"ffn_down_exps.weight", eff, c.Dim, c.Experts, true); err != nil {
 				return err
+			}
+			for x := 0; x < c.Experts; x++ {
+				L.gateE = append(L.gateE, L.gateExps.expert(x))
+				L.upE = append(L.upE, L.upExps.expert(x))
+				L.downE = append(L.downE, L.downEx.expert(x))
 			}
 			continue
 		}

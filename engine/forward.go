@@ -340,11 +340,10 @@ func (e *Engine) moe(L *layer, n int) {
 			t := int(tj) / k
 			copy(sc.xg[i*dim:(i+1)*dim], sc.xn[t*dim:(t+1)*dim])
 		}
-		g, u, d := L.gateExps.expert(x), L.upExps.expert(x), L.downEx.expert(x)
-		e.matmul(&g, sc.xg, m, sc.gate)
-		e.matmul(&u, sc.xg, m, sc.up)
+		e.matmul(&L.gateE[x], sc.xg, m, sc.gate)
+		e.matmul(&L.upE[x], sc.xg, m, sc.up)
 		e.glu(sc.gate[:m*eff], sc.gate[:m*eff], sc.up[:m*eff])
-		e.matmul(&d, sc.gate, m, sc.xd)
+		e.matmul(&L.downE[x], sc.gate, m, sc.xd)
 		for i, tj := range list {
 			t := int(tj) / k
 			axpy(sc.selW[tj], sc.xd[i*dim:(i+1)*dim], sc.o[t*dim:(t+1)*dim])
