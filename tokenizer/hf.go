@@ -667,9 +667,12 @@ func (h *hfReader) sentencepiece(path string) ([]gguf.KV, error) {
 		if int64(i) >= n {
 			break
 		}
+		// llama.cpp's converter types user-defined pieces as normal, but
+		// sentencepiece always matches them as whole symbols; keeping the
+		// type makes the partition step do the same.
 		ty := TypeNormal
 		switch p.Type {
-		case TypeUnknown, TypeControl, TypeUnused, TypeByte:
+		case TypeUnknown, TypeControl, TypeUnused, TypeByte, TypeUserDefined:
 			ty = p.Type
 		}
 		tokens[i], scores[i], types[i] = p.Piece, p.Score, int32(ty)

@@ -657,24 +657,25 @@ func (t *Tokenizer) Piece(id int32, special bool) string {
 }
 
 // Decode turns ids back into text: the concatenation of their pieces, with
-// control tokens other than BOS/EOS shown as their text and the
-// SentencePiece dummy-prefix space removed from the first token. Bytes that
-// do not form valid UTF-8 are kept as they are.
+// control tokens other than BOS/EOS shown as their text. For SentencePiece
+// vocabularies the dummy-prefix space is removed from the first piece that
+// has text, as sentencepiece's decoder does. Bytes that do not form valid
+// UTF-8 are kept as they are.
 func (t *Tokenizer) Decode(ids []int32) string {
 	var sb strings.Builder
-	first := true
+	stripSpace := t.kind == KindSPM && t.addSpacePrefix
 	for _, id := range ids {
-		if first && t.addBOS && id == t.bos {
-			first = false
-			// llama.cpp: an explicit BOS keeps the following space.
-			continue
-		}
 		special := id != t.bos && id != t.eos
 		p := t.Piece(id, special)
-		if first && t.kind == KindSPM && t.addSpacePrefix && t.types[clampID(id, len(t.types))] == TypeNormal {
-			p = strings.TrimPrefix(p, " ")
+		if p == "" {
+			continue
 		}
-		first = false
+		if stripSpace {
+			if t.Type(id) == TypeNormal {
+				p = strings.TrimPrefix(p, " ")
+			}
+			stripSpace = false
+		}
 		sb.WriteString(p)
 	}
 	return sb.String()
