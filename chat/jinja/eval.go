@@ -281,9 +281,6 @@ func (l *loopObj) attr(name string) (Value, bool) {
 }
 
 func (n *forNode) exec(r *renderer, sc *scope) error {
-	if n.recursive {
-		return runtimeErr("TemplateRuntimeError", "recursive loops are not supported")
-	}
 	iv, err := n.iter.eval(r, sc)
 	if err != nil {
 		return err
@@ -1262,7 +1259,7 @@ func (r *renderer) binop(op string, a, b Value) (Value, error) {
 		}
 		if aInt && bInt {
 			if ib == 0 {
-				return nil, runtimeErr("ZeroDivisionError", "integer division or modulo by zero")
+				return nil, runtimeErr("ZeroDivisionError", "integer modulo by zero")
 			}
 			m := ia % ib
 			if m != 0 && ((m < 0) != (ib < 0)) {

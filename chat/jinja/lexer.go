@@ -85,6 +85,12 @@ func pyRStrip(s string) string { return strings.TrimRightFunc(s, isPySpace) }
 // is dropped) and lstrip_blocks (spaces and tabs before a block or comment tag
 // at the start of a line are dropped), plus "-"/"+" whitespace control.
 func lex(src string) ([]token, error) {
+	// jinja2 normalises every line ending to "\n" and, without
+	// keep_trailing_newline, drops one newline at the very end.
+	if strings.IndexByte(src, '\r') >= 0 {
+		src = strings.ReplaceAll(strings.ReplaceAll(src, "\r\n", "\n"), "\r", "\n")
+	}
+	src = strings.TrimSuffix(src, "\n")
 	var toks []token
 	pos, line := 0, 1
 	lineStarting := true

@@ -285,6 +285,9 @@ func (p *parser) parseAssignTarget(withTuple, nameOnly bool) (*target, error) {
 	parseOne := func() (*target, error) {
 		t := p.cur()
 		if t.kind != tName {
+			if p.tupleEnd() {
+				return nil, syntaxErr(t.line, "Expected an expression, got '%s'", t.describe())
+			}
 			return nil, syntaxErr(t.line, "can't assign to '%s'", t.describe())
 		}
 		p.next()
@@ -590,7 +593,7 @@ func (p *parser) parseTuple(withCond, simplified bool) (expr, error) {
 	}
 	if !isTuple {
 		if len(items) == 0 {
-			return nil, p.unexpected("expression")
+			return nil, syntaxErr(p.cur().line, "Expected an expression, got '%s'", p.cur().describe())
 		}
 		return items[0], nil
 	}
