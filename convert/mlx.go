@@ -1,0 +1,412 @@
+package convert
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/safetensors"
+)
+
+// MLXOptions control writing an MLX folder.
+type MLXOptions struct {
+	// Type: "f16" (default), "bf16", "f32", "mlx-q4" or "mlx-q8".
+	Type string
+	// GroupSize for the affine quantization (default 64).
+	GroupSize int
+	Workers   int
+	Progress  func(done, total int64)
+	Context   context.Context
+}
+
+// mlxArchs maps llama.cpp architectures ferry can write as MLX folders to
+// transformers' class and model_type.
+var mlxArchs = map[string][2]string{
+	"llama": {"LlamaForCausalLM", "llama"},
+	"qwen2": {"Qwen2ForCausalLM", "qwen2"},
+	"qwen3": {"Qwen3ForCausalLM", "qwen3"},
+}
+
+// hfLayerNames is the inverse of the HF loader's mapping for dense models.
+var hfLayerNames = map[string]string{
+	"attn_norm.weight":   "input_layernorm.weight",
+	"ffn_norm.weight":    "post_attention_layernorm.weight",
+	"attn_q.weight":      "self_attn.q_proj.weight",
+	"attn_q.bias":        "self_attn.q_proj.bias",
+	"attn_k.weight":      "self_attn.k_proj.weight",
+	"attn_k.bias":        "self_attn.k_proj.bias",
+	"attn_v.weight":      "self_attn.v_proj.weight",
+	"attn_v.bias":        "self_attn.v_proj.bias",
+	"attn_output.weight": "self_attn.o_proj.weight",
+	"attn_q_norm.weight": "self_attn.q_norm.weight",
+	"attn_k_norm.weight": "self_attn.k_norm.weight",
+	"ffn_gate.weight":    "mlp.gate_proj.weight",
+	"ffn_up.weight":      "mlp.up_proj.weight",
+	"ffn_down.weight":    "mlp.down_proj.weight",
+}
+
+// HFName maps a GGUF tensor name back to its transformers name.
+func HFName(name string) (string, bool) {
+	switch name {
+	case "token_embd.weight":
+		return "model.embed_tokens.weight", true
+	case "output_norm.weight":
+		return "model.norm.weight", true
+	case "output.weight":
+		return "lm_head.weight", true
+	}
+	if !strings.HasPrefix(name, "blk.") {
+		return "", false
+	}
+	rest := name[4:]
+	i := strings.IndexByte(rest, '.')
+	if i <= 0 {
+		return "", false
+	}
+	hf, ok := hfLayerNames[rest[i+1:]]
+	if !ok {
+		return "", false
+	}
+	return "model.layers." + rest[:i] + "." + hf, true
+}
+
+// MLXFolder writes m as an MLX folder (model.safetensors + config.json, and
+// the tokenizer files when the source is a folder that has them).
+func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
+	arch := m.Arch()
+	cls, ok := mlxArchs[arch]
+	if !ok {
+		return fmt.Errorf("%s: writing MLX is supported for llama, qwen2 and qwen3 models, not %q", m.Path, arch)
+	}
+	typ := strings.ToLower(opt.Type)
+	var floatType quant.Type = quant.F16
+	bits := 0
+	switch typ {
+	case "", "f16":
+	case "bf16":
+		floatType = quant.BF16
+	case "f32":
+		floatType = quant.F32
+	case "mlx-q4", "q4":
+		bits = 4
+	case "mlx-q8", "q8":
+		bits = 8
+	default:
+		return fmt.Errorf("--type %s: MLX output types are f16, bf16, f32, mlx-q4, mlx-q8", opt.Type)
+	}
+	gs := opt.GroupSize
+	if gs == 0 {
+		gs = 64
+	}
+	if bits > 0 && (gs < 32 || gs%32 != 0) {
+		return fmt.Errorf("--group-size %d: must be a positive multiple of 32", gs)
+	}
+	if m.Tensor("rope_freqs.weight") != nil {
+		return fmt.Errorf("%s: Llama 3 rope scaling (rope_freqs.weight) cannot be written to an MLX config yet", m.Path)
+	}
+	ctx := opt.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	workers := opt.Workers
+	unpermute := arch == "llama" && !m.RopeNeoX
+	nHead, _ := m.ArchUint("attention.head_count")
+	nKV, ok := m.ArchUint("attention.head_count_kv")
+	if !ok {
+		nKV = nHead
+	}
+
+	w := safetensors.NewWriter()
+	w.Metadata = map[string]string{"format": "mlx"}
+	var total int64
+	for _, t := range m.Tensors {
+		hf, ok := HFName(t.Name)
+		if !ok {
+			return fmt.Errorf("%s: tensor %q has no transformers name for an MLX %s model", m.Path, t.Name, arch)
+		}
+		t := t
+		var perm []int
+		if unpermute && (strings.Contains(t.Name, ".attn_q.") || strings.Contains(t.Name, ".attn_k.")) {
+			heads := nHead
+			if strings.Contains(t.Name, ".attn_k.") {
+				heads = nKV
+			}
+			p, err := ropePermutation(t, heads)
+			if err != nil {
+				return err
+			}
+			perm = invert(p)
+		}
+		hfShape := reverse(t.Shape)
+		quantize := bits > 0 && len(t.Shape) == 2 && !strings.HasSuffix(t.Name, "norm.weight") && t.Shape[0]%uint64(gs) == 0
+		if !quantize {
+			to := floatType
+			if err := w.Add(hf, stType(to), hfShape, func(o io.Writer) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				b, err := convertTensor(t, to, perm, workerCount(workers))
+				if err != nil {
+					return err
+				}
+				_, err = o.Write(b)
+				return err
+			}); err != nil {
+				return err
+			}
+			total += int64(t.Elements()) * int64(to.BytesPerBlock())
+			continue
+		}
+		rows, cols := int(t.Shape[1]), int(t.Shape[0])
+		base := strings.TrimSuffix(hf, ".weight")
+		// The three tensors of a quantized weight are written from one
+		// quantization; it runs when the first of them is written (largest
+		// element first: the U32 codes) and is kept until the last one.
+		q := &mlxQuantized{t: t, perm: perm, bits: bits, gs: gs, workers: workerCount(workers), ctx: ctx}
+		groups := uint64(cols / gs)
+		if err := w.Add(hf, safetensors.U32, []uint64{uint64(rows), uint64(cols * bits / 32)}, q.writer(0)); err != nil {
+			return err
+		}
+		if err := w.Add(base+".scales", safetensors.F16, []uint64{uint64(rows), groups}, q.writer(1)); err != nil {
+			return err
+		}
+		if err := w.Add(base+".biases", safetensors.F16, []uint64{uint64(rows), groups}, q.writer(2)); err != nil {
+			return err
+		}
+		total += int64(rows*cols*bits/8) + 4*int64(rows)*int64(groups)
+	}
+	cfg, err := mlxConfig(m, cls, floatType, bits, gs)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := atomicfile.Create(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	var done int64
+	if _, err := w.WriteToProgress(f, func(d, n int) {
+		if opt.Progress != nil {
+			done = total * int64(d) / int64(n)
+			opt.Progress(done, total)
+		}
+	}); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	if err := f.Commit(); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), cfg); err != nil {
+		return err
+	}
+	return copyTokenizerFiles(m.Path, dir)
+}
+
+func workerCount(w int) int {
+	if w <= 0 {
+		return runtimeWorkers()
+	}
+	return w
+}
+
+func invert(p []int) []int {
+	out := make([]int, len(p))
+	for i, j := range p {
+		out[j] = i
+	}
+	return out
+}
+
+func reverse(s []uint64) []uint64 {
+	out := make([]uint64, len(s))
+	for i, d := range s {
+		out[len(s)-1-i] = d
+	}
+	return out
+}
+
+func stType(t quant.Type) safetensors.DType {
+	switch t {
+	case quant.F16:
+		return safetensors.F16
+	case quant.BF16:
+		return safetensors.BF16
+	}
+	return safetensors.F32
+}
+
+// mlxQuantized holds one weight's MLX quantization between the writes of
+// its codes, scales and biases.
+type mlxQuantized struct {
+	t       *model.Tensor
+	perm    []int
+	bits    int
+	gs      int
+	workers int
+	ctx     context.Context
+	parts   [3][]byte
+	left    int
+}
+
+func (q *mlxQuantized) writer(part int) func(io.Writer) error {
+	return func(o io.Writer) error {
+		if err := q.ctx.Err(); err != nil {
+			return err
+		}
+		if q.parts[0] == nil && q.left == 0 {
+			f32, err := convertTensor(q.t, quant.F32, q.perm, q.workers)
+			if err != nil {
+				return err
+			}
+			vals := make([]float32, len(f32)/4)
+			for i := range vals {
+				vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(f32[4*i:]))
+			}
+			rows, cols := int(q.t.Shape[1]), int(q.t.Shape[0])
+			q.parts[0], q.parts[1], q.parts[2] = MLXQuantize(vals, rows, cols, q.gs, q.bits)
+			q.left = 3
+		}
+		b := q.parts[part]
+		q.parts[part] = nil
+		q.left--
+		_, err := o.Write(b)
+		return err
+	}
+}
+
+// MLXQuantize quantizes rows×cols values with MLX's affine scheme: per
+// group of gs, scale = (max-min)/(2^bits-1) and bias = min (both stored as
+// F16), codes q = round((w-bias)/scale) packed low bits first into uint32
+// words. It returns codes, scales and biases as little-endian bytes.
+func MLXQuantize(w []float32, rows, cols, gs, bits int) (codes, scales, biases []byte) {
+	groups := cols / gs
+	codes = make([]byte, rows*cols*bits/8)
+	scales = make([]byte, 2*rows*groups)
+	biases = make([]byte, 2*rows*groups)
+	maxq := float32(int(1)<<bits - 1)
+	parallel(rows*groups, runtimeWorkers(), func(g0, g1 int) {
+		for g := g0; g < g1; g++ {
+			vals := w[g*gs : (g+1)*gs]
+			lo, hi := vals[0], vals[0]
+			for _, v := range vals {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			scale := (hi - lo) / maxq
+			if scale < 1e-7 {
+				scale = 1e-7
+			}
+			sh, bh := quant.F32ToF16(scale), quant.F32ToF16(lo)
+			binary.LittleEndian.PutUint16(scales[2*g:], sh)
+			binary.LittleEndian.PutUint16(biases[2*g:], bh)
+			s, b := quant.F16ToF32(sh), quant.F16ToF32(bh)
+			for i, v := range vals {
+				q := float32(math.RoundToEven(float64((v - b) / s)))
+				q = min(max(q, 0), maxq)
+				bit := (g*gs + i) * bits
+				code := uint32(q)
+				// bits is 4 or 8: a code never straddles a byte.
+				codes[bit>>3] |= byte(code << (bit & 7))
+			}
+		}
+	})
+	return codes, scales, biases
+}
+
+func mlxConfig(m *model.Model, cls [2]string, floatType quant.Type, bits, gs int) ([]byte, error) {
+	u := func(k string) (uint64, bool) { return m.ArchUint(k) }
+	need := func(k string) (uint64, error) {
+		v, ok := u(k)
+		if !ok {
+			return 0, fmt.Errorf("%s: %s.%s missing: cannot write config.json", m.Path, m.Arch(), k)
+		}
+		return v, nil
+	}
+	cfg := map[string]any{
+		"architectures": []string{cls[0]},
+		"model_type":    cls[1],
+	}
+	for key, gk := range map[string]string{
+		"hidden_size": "embedding_length", "intermediate_size": "feed_forward_length",
+		"num_hidden_layers": "block_count", "num_attention_heads": "attention.head_count",
+	} {
+		v, err := need(gk)
+		if err != nil {
+			return nil, err
+		}
+		cfg[key] = v
+	}
+	heads := cfg["num_attention_heads"].(uint64)
+	kv, ok := u("attention.head_count_kv")
+	if !ok {
+		kv = heads
+	}
+	cfg["num_key_value_heads"] = kv
+	if hd, ok := u("attention.key_length"); ok {
+		cfg["head_dim"] = hd
+	} else if heads > 0 {
+		cfg["head_dim"] = cfg["hidden_size"].(uint64) / heads
+	}
+	if v, ok := u("context_length"); ok {
+		cfg["max_position_embeddings"] = v
+	}
+	if v, ok := m.ArchFloat("attention.layer_norm_rms_epsilon"); ok {
+		cfg["rms_norm_eps"] = float64(float32(v))
+	}
+	if v, ok := m.ArchFloat("rope.freq_base"); ok {
+		cfg["rope_theta"] = float64(float32(v))
+	} else {
+		cfg["rope_theta"] = 10000.0
+	}
+	emb := m.Tensor("token_embd.weight")
+	if emb == nil || len(emb.Shape) != 2 {
+		return nil, fmt.Errorf("%s: token_embd.weight missing", m.Path)
+	}
+	cfg["vocab_size"] = emb.Shape[1]
+	cfg["tie_word_embeddings"] = m.Tensor("output.weight") == nil
+	cfg["attention_bias"] = m.Tensor("blk.0.attn_q.bias") != nil
+	cfg["hidden_act"] = "silu"
+	cfg["torch_dtype"] = map[quant.Type]string{quant.F16: "float16", quant.BF16: "bfloat16", quant.F32: "float32"}[floatType]
+	if v, ok := m.Uint("tokenizer.ggml.bos_token_id"); ok {
+		cfg["bos_token_id"] = v
+	}
+	if v, ok := m.Uint("tokenizer.ggml.eos_token_id"); ok {
+		cfg["eos_token_id"] = v
+	}
+	if bits > 0 {
+		q := map[string]any{"group_size": gs, "bits": bits, "mode": "affine"}
+		cfg["quantization"] = q
+		cfg["quantization_config"] = q
+	}
+	return json.MarshalIndent(cfg, "", "  ")
+}
+
+// copyTokenizerFiles copies the tokenizer files of a source folder (mlx-lm
+// loads the tokenizer with transformers).
+func copyTokenizerFiles(src, dst string) error {
+	st, err := os.Stat(src)
+	if err != nil || !st.IsDir() {
+		return nil
+	}
+	for _, name := range []string{"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "generation_config.json", "added_tokens.json"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			continue
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dst, name), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
