@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/quant"
 	"github.com/ferryhq/ferry/safetensors"
+	"github.com/ferryhq/ferry/tokenizer"
 )
 
 // The Hugging Face loader maps a transformers checkpoint folder (config.json
@@ -111,10 +111,16 @@ func hfArch(dir string, cfg hfConfig) (string, string, error) {
 	return "", name, fmt.Errorf("%s: unsupported architecture %s (ferry converts: %s)", filepath.Join(dir, "config.json"), name, strings.Join(supported, ", "))
 }
 
-// hfTokenizerMetadata builds tokenizer.ggml.* keys from a HF folder. It is
-// nil until the tokenizer package provides one.
-// TODO(convert): wire tokenizer.HFMetadata here once package tokenizer lands.
-var hfTokenizerMetadata func(dir string) ([]gguf.KV, error)
+// hasTokenizer reports whether a folder ships tokenizer files; a folder
+// with weights only still loads, without a vocabulary.
+func hasTokenizer(dir string) bool {
+	for _, n := range []string{"tokenizer.json", "tokenizer.model"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
+}
 
 func openHF(dir string) (*Model, error) {
 	raw, err := readHFConfig(filepath.Join(dir, "config.json"))
@@ -206,16 +212,33 @@ func (l *hfLoader) load() error {
 		return err
 	}
 	m.Set("general.file_type", uint32(guessFileType(m)))
-	if hfTokenizerMetadata != nil {
-		kvs, err := hfTokenizerMetadata(l.dir)
+	if hasTokenizer(l.dir) {
+		kvs, err := tokenizer.HFMetadata(l.dir)
 		if err != nil {
 			return err
 		}
 		for _, kv := range kvs {
 			m.SetKV(kv)
 		}
+		if a == "gemma3" {
+			l.trimEmbeddings()
+		}
 	}
 	return nil
+}
+
+// trimEmbeddings drops token_embd rows past the tokenizer's vocabulary, as
+// Gemma3Model.modify_tensors does. The rows are a prefix, so the data stays
+// in the mapping.
+func (l *hfLoader) trimEmbeddings() {
+	n := uint64(len(l.m.Strings("tokenizer.ggml.tokens")))
+	t := l.m.Tensor("token_embd.weight")
+	if t == nil || n == 0 || len(t.Shape) != 2 || n >= t.Shape[1] {
+		return
+	}
+	rowBytes := uint64(len(t.Data)) / t.Shape[1]
+	t.Shape = []uint64{t.Shape[0], n}
+	t.Data = t.Data[:n*rowBytes]
 }
 
 // textParams mirrors TextModel.set_gguf_parameters plus the additions of
