@@ -207,6 +207,14 @@ func hfHparams(r *Report, dir string, cfg config) {
 	}
 	h.ValueLength = h.KeyLength
 	rp := cfg.obj("rope_parameters")
+	// Gemma 3 style: one rope_parameters entry per attention type; the
+	// global ("full") layers' base is llama.cpp's rope.freq_base.
+	if full := rp.obj("full_attention"); full != nil {
+		rp = full
+	}
+	if v, ok := cfg["use_sliding_window"].(bool); ok && !v {
+		h.SlidingWindow = 0
+	}
 	if base, ok := cfg.num("rope_theta"); ok {
 		h.RopeFreqBase = base
 	} else if base, ok := rp.num("rope_theta"); ok {
