@@ -9,13 +9,13 @@
 
 #define CONSTS \
 	MOVL $0x0F0F0F0F, AX \
-	MOVD AX, X15 \
+	VMOVD AX, X15 \
 	VPBROADCASTD X15, Y15 \
 	MOVL $0x08080808, AX \
-	MOVD AX, X14 \
+	VMOVD AX, X14 \
 	VPBROADCASTD X14, Y14 \
 	MOVL $0x00010001, AX \
-	MOVD AX, X13 \
+	VMOVD AX, X13 \
 	VPBROADCASTD X13, Y13
 
 // SCALE2 leaves broadcast(f16(wp) * f16(ap)) in Y1.
@@ -24,20 +24,21 @@
 	MOVWLZX ap, R12 \
 	SHLL $16, R12 \
 	ORL R12, AX \
-	MOVD AX, X1 \
+	VMOVD AX, X1 \
 	VCVTPH2PS X1, X1 \
 	VMOVSHDUP X1, X2 \
 	VMULSS X2, X1, X1 \
 	VBROADCASTSS X1, Y1
 
-// DOTI8 accumulates Y0 += Y1 * float(Σ signed(Y2) * signed(Y3)) per 4-byte lane.
-#define DOTI8 \
+// DOTI8(acc) accumulates acc += Y1 * float(Σ signed(Y2) * signed(Y3)) per
+// 4-byte lane (ggml's sign trick: |x| · (y·sign x) fits VPMADDUBSW).
+#define DOTI8(acc) \
 	VPSIGNB Y2, Y2, Y4 \
 	VPSIGNB Y2, Y3, Y3 \
 	VPMADDUBSW Y3, Y4, Y4 \
 	VPMADDWD Y13, Y4, Y4 \
 	VCVTDQ2PS Y4, Y4 \
-	VFMADD231PS Y4, Y1, Y0
+	VFMADD231PS Y4, Y1, acc
 
 // HSUM stores the horizontal sum of Y0 at (DI).
 #define HSUM \
@@ -45,16 +46,31 @@
 	VADDPS X1, X0, X0 \
 	VHADDPS X0, X0, X0 \
 	VHADDPS X0, X0, X0 \
-	MOVSS X0, (DI)
+	VMOVSS X0, (DI)
+
+#define LOADARGS \
+	MOVQ w+0(FP), SI \
+	MOVQ rowBytes+8(FP), R8 \
+	MOVQ rows+16(FP), R9 \
+	MOVQ nb+24(FP), R10 \
+	MOVQ act+32(FP), R11 \
+	MOVQ y+40(FP), DI
+
+#define Q40BLOCK(wo, ao, acc) \
+	SCALE2(wo(BX), ao(DX)) \
+	VMOVDQU wo+2(BX), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND Y15, Y2, Y2 \
+	VPSUBB Y14, Y2, Y2 \
+	VMOVDQU ao+2(DX), Y3 \
+	DOTI8(acc)
 
 // func q4_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Two blocks per iteration into two accumulators so consecutive FMAs do
+// not wait on each other.
 TEXT ·q4_0MatVecAVX2(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), SI
-	MOVQ rowBytes+8(FP), R8
-	MOVQ rows+16(FP), R9
-	MOVQ nb+24(FP), R10
-	MOVQ act+32(FP), R11
-	MOVQ y+40(FP), DI
+	LOADARGS
 	CONSTS
 
 q40row:
@@ -62,21 +78,26 @@ q40row:
 	MOVQ R11, DX
 	MOVQ R10, CX
 	VXORPS Y0, Y0, Y0
+	VXORPS Y5, Y5, Y5
+	CMPQ CX, $2
+	JLT q40tail
 
-q40block:
-	SCALE2((BX), (DX))
-	VMOVDQU 2(BX), X2
-	VPSRLW $4, X2, X3
-	VINSERTI128 $1, X3, Y2, Y2
-	VPAND Y15, Y2, Y2
-	VPSUBB Y14, Y2, Y2
-	VMOVDQU 2(DX), Y3
-	DOTI8
-	ADDQ $18, BX
-	ADDQ $34, DX
-	DECQ CX
-	JNZ q40block
+q40pair:
+	Q40BLOCK(0, 0, Y0)
+	Q40BLOCK(18, 34, Y5)
+	ADDQ $36, BX
+	ADDQ $68, DX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE q40pair
 
+q40tail:
+	TESTQ CX, CX
+	JZ q40end
+	Q40BLOCK(0, 0, Y0)
+
+q40end:
+	VADDPS Y5, Y0, Y0
 	HSUM
 	ADDQ $4, DI
 	ADDQ R8, SI
@@ -85,14 +106,15 @@ q40block:
 	VZEROUPPER
 	RET
 
+#define Q80BLOCK(wo, ao, acc) \
+	SCALE2(wo(BX), ao(DX)) \
+	VMOVDQU wo+2(BX), Y2 \
+	VMOVDQU ao+2(DX), Y3 \
+	DOTI8(acc)
+
 // func q8_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 TEXT ·q8_0MatVecAVX2(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), SI
-	MOVQ rowBytes+8(FP), R8
-	MOVQ rows+16(FP), R9
-	MOVQ nb+24(FP), R10
-	MOVQ act+32(FP), R11
-	MOVQ y+40(FP), DI
+	LOADARGS
 	CONSTS
 
 q80row:
@@ -100,17 +122,26 @@ q80row:
 	MOVQ R11, DX
 	MOVQ R10, CX
 	VXORPS Y0, Y0, Y0
+	VXORPS Y5, Y5, Y5
+	CMPQ CX, $2
+	JLT q80tail
 
-q80block:
-	SCALE2((BX), (DX))
-	VMOVDQU 2(BX), Y2
-	VMOVDQU 2(DX), Y3
-	DOTI8
-	ADDQ $34, BX
-	ADDQ $34, DX
-	DECQ CX
-	JNZ q80block
+q80pair:
+	Q80BLOCK(0, 0, Y0)
+	Q80BLOCK(34, 34, Y5)
+	ADDQ $68, BX
+	ADDQ $68, DX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE q80pair
 
+q80tail:
+	TESTQ CX, CX
+	JZ q80end
+	Q80BLOCK(0, 0, Y0)
+
+q80end:
+	VADDPS Y5, Y0, Y0
 	HSUM
 	ADDQ $4, DI
 	ADDQ R8, SI
@@ -152,5 +183,290 @@ lsdone:
 	VPADDQ X1, X0, X0
 	MOVQ X0, AX
 	MOVQ AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func q4_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Per 256-element super-block: the eight 6-bit scales and mins are unpacked
+// with scalar shifts (ggml's utmp trick); the mins meet the activation's
+// 16-element sums (bsums) in one VPMADDWD; the quants go through
+// VPMADDUBSW (unsigned nibble × signed activation) and VPMADDWD by the
+// broadcast sub-block scale. Integer sums are exact; each super-block adds
+// d·dy·Σ and dmin·dy·Σmins into float accumulators.
+// Frame: 0(SP) eight int16 scales, 16(SP) rows left, 24(SP) output pointer.
+TEXT ·q4_KMatVecAVX2(SB), NOSPLIT, $32-48
+	LOADARGS
+	MOVQ R9, 16(SP)
+	MOVQ DI, 24(SP)
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+
+q4krow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y5, Y5, Y5
+
+q4kblock:
+	// d·dy and dmin·dy
+	VMOVD (BX), X1
+	VCVTPH2PS X1, X1
+	VBROADCASTSS (DX), X2
+	VMULPS X2, X1, X1
+	VBROADCASTSS X1, Y6
+	VMOVSHDUP X1, X2
+	VBROADCASTSS X2, Y7
+
+	// unpack scales (AX) and mins (R12), eight bytes each
+	MOVL 4(BX), AX
+	MOVL 8(BX), R12
+	MOVL 12(BX), R13
+	MOVL R12, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	MOVL R13, DI
+	SHRL $4, DI
+	ANDL $0x0f0f0f0f, DI
+	ORL DI, R9
+	MOVL AX, DI
+	SHRL $6, DI
+	ANDL $0x03030303, DI
+	SHLL $4, DI
+	ANDL $0x0f0f0f0f, R13
+	ORL DI, R13
+	ANDL $0x3f3f3f3f, R12
+	ANDL $0x3f3f3f3f, AX
+	SHLQ $32, R13
+	ORQ R13, AX
+	SHLQ $32, R9
+	ORQ R9, R12
+
+	VMOVQ AX, X1
+	VPMOVZXBW X1, X1
+	VMOVDQU X1, 0(SP)
+
+	// mins · bsums
+	VMOVQ R12, X2
+	VPMOVZXBW X2, X2
+	VPUNPCKLWD X2, X2, X3
+	VPUNPCKHWD X2, X2, X4
+	VINSERTI128 $1, X4, Y3, Y3
+	VPMADDWD 260(DX), Y3, Y3
+	VCVTDQ2PS Y3, Y3
+	VFMADD231PS Y3, Y7, Y5
+
+	VPXOR Y8, Y8, Y8
+
+#define Q4KCHUNK(j) \
+	VMOVDQU (16+32*j)(BX), Y1 \
+	VPSRLW $4, Y1, Y2 \
+	VPAND Y15, Y1, Y1 \
+	VPAND Y15, Y2, Y2 \
+	VPMADDUBSW (4+64*j)(DX), Y1, Y1 \
+	VPMADDUBSW (36+64*j)(DX), Y2, Y2 \
+	VPBROADCASTW (4*j)(SP), Y3 \
+	VPBROADCASTW (2+4*j)(SP), Y4 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPMADDWD Y4, Y2, Y2 \
+	VPADDD Y1, Y8, Y8 \
+	VPADDD Y2, Y8, Y8
+
+	Q4KCHUNK(0)
+	Q4KCHUNK(1)
+	Q4KCHUNK(2)
+	Q4KCHUNK(3)
+
+	VCVTDQ2PS Y8, Y8
+	VFMADD231PS Y8, Y6, Y0
+
+	ADDQ $144, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ q4kblock
+
+	VSUBPS Y5, Y0, Y0
+	MOVQ 24(SP), DI
+	HSUM
+	ADDQ $4, DI
+	MOVQ DI, 24(SP)
+	ADDQ R8, SI
+	DECQ 16(SP)
+	JNZ q4krow
+	VZEROUPPER
+	RET
+
+// func q6_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Per super-block: the sixteen int8 scales are widened to int16 (kept in
+// the frame for per-part broadcasts); the -32 offset of every quant is
+// folded in once as -32·Σ scale·bsum; each 32-quant part is rebuilt from
+// its low nibble and two high bits and goes through VPMADDUBSW/VPMADDWD.
+// Frame: 0(SP) sixteen int16 scales, 32(SP) rows left, 40(SP) output pointer.
+TEXT ·q6_KMatVecAVX2(SB), NOSPLIT, $48-48
+	LOADARGS
+	MOVQ R9, 32(SP)
+	MOVQ DI, 40(SP)
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x03030303, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x0C0C0C0C, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x30303030, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0xC0C0C0C0, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+
+q6krow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+
+q6kblock:
+	// d·dy
+	MOVWLZX 208(BX), AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VMULSS (DX), X1, X1
+	VBROADCASTSS X1, Y6
+
+	// scales, and sumi = -32 Σ scale·bsum
+	VPMOVSXBW 192(BX), Y1
+	VMOVDQU Y1, 0(SP)
+	VPMADDWD 260(DX), Y1, Y1
+	VPSLLD $5, Y1, Y1
+	VPXOR Y8, Y8, Y8
+	VPSUBD Y1, Y8, Y8
+
+#define Q6KPART(q, ao, so) \
+	VPMADDUBSW ao(DX), q, q \
+	VPBROADCASTW (so)(SP), X3 \
+	VPBROADCASTW (2+so)(SP), X4 \
+	VINSERTI128 $1, X4, Y3, Y3 \
+	VPMADDWD Y3, q, q \
+	VPADDD q, Y8, Y8
+
+#define Q6KHALF(h) \
+	VMOVDQU (64*h)(BX), Y1 \
+	VMOVDQU (64*h+32)(BX), Y2 \
+	VMOVDQU (128+32*h)(BX), Y7 \
+	VPAND Y15, Y1, Y9 \
+	VPAND Y14, Y7, Y10 \
+	VPSLLW $4, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KPART(Y9, 4+128*h, 16*h) \
+	VPAND Y15, Y2, Y9 \
+	VPAND Y13, Y7, Y10 \
+	VPSLLW $2, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KPART(Y9, 36+128*h, 16*h+4) \
+	VPSRLW $4, Y1, Y9 \
+	VPAND Y15, Y9, Y9 \
+	VPAND Y12, Y7, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KPART(Y9, 68+128*h, 16*h+8) \
+	VPSRLW $4, Y2, Y9 \
+	VPAND Y15, Y9, Y9 \
+	VPAND Y11, Y7, Y10 \
+	VPSRLW $2, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KPART(Y9, 100+128*h, 16*h+12)
+
+	Q6KHALF(0)
+	Q6KHALF(1)
+
+	VCVTDQ2PS Y8, Y8
+	VFMADD231PS Y8, Y6, Y0
+
+	ADDQ $210, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ q6kblock
+
+	MOVQ 40(SP), DI
+	HSUM
+	ADDQ $4, DI
+	MOVQ DI, 40(SP)
+	ADDQ R8, SI
+	DECQ 32(SP)
+	JNZ q6krow
+	VZEROUPPER
+	RET
+
+// Q40ROW4 handles one row of the four-row Q4_0 kernel: the weight scale
+// comes from the f16 table (R13) times dy (X12), the quants are unsigned
+// nibbles through VPMADDUBSW, and the shared 8·Σy (Y11) removes the -8
+// offset.
+#define Q40ROW4(dp, qp, acc) \
+	MOVWLZX dp, AX \
+	VMULSS (R13)(AX*4), X12, X4 \
+	VBROADCASTSS X4, Y4 \
+	VMOVDQU qp, X5 \
+	VPSRLW $4, X5, X6 \
+	VINSERTI128 $1, X6, Y5, Y5 \
+	VPAND Y15, Y5, Y5 \
+	VPMADDUBSW Y10, Y5, Y5 \
+	VPMADDWD Y13, Y5, Y5 \
+	VPSUBD Y11, Y5, Y5 \
+	VCVTDQ2PS Y5, Y5 \
+	VFMADD231PS Y5, Y4, acc
+
+#define HSUMTO(acc, xacc, dst) \
+	VEXTRACTF128 $1, acc, X4 \
+	VADDPS X4, xacc, xacc \
+	VHADDPS xacc, xacc, xacc \
+	VHADDPS xacc, xacc, xacc \
+	VMOVSS xacc, dst
+
+// func q4_0MatVec4AVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32, f16 *float32)
+// Four rows at a time (rows must be a positive multiple of 4): each
+// activation block and its scale are loaded once for four weight rows.
+TEXT ·q4_0MatVec4AVX2(SB), NOSPLIT, $0-56
+	LOADARGS
+	MOVQ f16+48(FP), R13
+	CONSTS
+	LEAQ (R8)(R8*2), R12
+	SHRQ $2, R9
+
+q404group:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+q404block:
+	MOVWLZX (DX), AX
+	VMOVSS (R13)(AX*4), X12
+	VMOVDQU 2(DX), Y10
+	VPMADDUBSW Y10, Y14, Y11
+	VPMADDWD Y13, Y11, Y11
+	Q40ROW4((BX), 2(BX), Y0)
+	Q40ROW4((BX)(R8*1), 2(BX)(R8*1), Y1)
+	Q40ROW4((BX)(R8*2), 2(BX)(R8*2), Y2)
+	Q40ROW4((BX)(R12*1), 2(BX)(R12*1), Y3)
+	ADDQ $18, BX
+	ADDQ $34, DX
+	DECQ CX
+	JNZ q404block
+
+	HSUMTO(Y0, X0, (DI))
+	HSUMTO(Y1, X1, 4(DI))
+	HSUMTO(Y2, X2, 8(DI))
+	HSUMTO(Y3, X3, 12(DI))
+	ADDQ $16, DI
+	LEAQ (SI)(R8*4), SI
+	DECQ R9
+	JNZ q404group
 	VZEROUPPER
 	RET

@@ -14,6 +14,15 @@ func q4_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 //go:noescape
 func q8_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
+//go:noescape
+func q4_0MatVec4AVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32, f16 *float32)
+
+//go:noescape
+func q4_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q6_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
 // asmMatVec adapts an assembly row loop (rows ≥ 1, whole blocks of bs
 // elements) to matVecFunc; the caller has already checked every length.
 func asmMatVec(f func(w *byte, rowBytes, rows, nb int, act *byte, y *float32), bs int) matVecFunc {
@@ -39,8 +48,19 @@ func installFast() {
 		}
 		fastPaths[t] = name
 	}
-	set(quant.Q4_0, "avx2", asmMatVec(q4_0MatVecAVX2, 32))
+	set(quant.Q4_0, "avx2", func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
+		nb := cols / 32
+		r4 := rows &^ 3
+		if r4 > 0 {
+			q4_0MatVec4AVX2(unsafe.SliceData(w), rowBytes, r4, nb, unsafe.SliceData(act), unsafe.SliceData(y), unsafe.SliceData(f16tab))
+		}
+		if r4 < rows {
+			q4_0MatVecAVX2(&w[r4*rowBytes], rowBytes, rows-r4, nb, unsafe.SliceData(act), &y[r4])
+		}
+	})
 	set(quant.Q8_0, "avx2", asmMatVec(q8_0MatVecAVX2, 32))
+	set(quant.Q4_K, "avx2", asmMatVec(q4_KMatVecAVX2, 256))
+	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
 }
 
 //go:noescape
