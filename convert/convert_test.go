@@ -1,0 +1,479 @@
+package convert
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/gguf"
+	"github.com/ferryhq/ferry/internal/testdata"
+	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/quant"
+)
+
+var oracles = []string{"llama2", "llama3", "mistral", "mixtral", "qwen2", "qwen3", "qwen3moe", "gemma", "gemma2", "gemma3", "phi3"}
+
+// permuteRef is an independent, literal transcription of llama.cpp's
+// LlamaModel.permute on a row-major [rows, rowBytes] buffer:
+// w.reshape(n_head, 2, rows/n_head/2, ...).swapaxes(1, 2).reshape(w.shape).
+func permuteRef(data []byte, rows, heads int) []byte {
+	rowBytes := len(data) / rows
+	half := rows / heads / 2
+	out := make([]byte, 0, len(data))
+	for h := 0; h < heads; h++ {
+		for i := 0; i < half; i++ { // after swapaxes the middle index is i
+			for j := 0; j < 2; j++ {
+				src := (h*2+j)*half + i // index in the [n_head, 2, half] view
+				out = append(out, data[src*rowBytes:(src+1)*rowBytes]...)
+			}
+		}
+	}
+	return out
+}
+
+func f32s(typ quant.Type, b []byte) []float32 {
+	out := make([]float32, 0)
+	switch typ {
+	case quant.F32:
+		for i := 0; i+4 <= len(b); i += 4 {
+			out = append(out, math.Float32frombits(binary.LittleEndian.Uint32(b[i:])))
+		}
+	case quant.F16:
+		for i := 0; i+2 <= len(b); i += 2 {
+			out = append(out, quant.F16ToF32(binary.LittleEndian.Uint16(b[i:])))
+		}
+	case quant.BF16:
+		for i := 0; i+2 <= len(b); i += 2 {
+			out = append(out, quant.BF16ToF32(binary.LittleEndian.Uint16(b[i:])))
+		}
+	}
+	return out
+}
+
+// expectBytes is what a tensor of m must look like in the GGUF output:
+// permuted for HF llama q/k, converted to F32 for 1-D float tensors.
+func expectBytes(t *testing.T, m *model.Model, tn *model.Tensor, outType quant.Type) []byte {
+	data := tn.Data
+	if m.RopeNeoX && m.Arch() == "llama" {
+		heads, _ := m.ArchUint("attention.head_count")
+		kv, _ := m.ArchUint("attention.head_count_kv")
+		rows := int(tn.Elements() / tn.Shape[0])
+		if len(tn.Shape) == 1 {
+			rows = int(tn.Shape[0])
+		}
+		switch {
+		case strings.Contains(tn.Name, ".attn_q."):
+			data = permuteRef(data, rows, int(heads))
+		case strings.Contains(tn.Name, ".attn_k."):
+			data = permuteRef(data, rows, int(kv))
+		}
+	}
+	if outType == tn.Type {
+		return data
+	}
+	if outType != quant.F32 {
+		t.Fatalf("%s: unexpected conversion %s -> %s", tn.Name, tn.Type, outType)
+	}
+	var b bytes.Buffer
+	for _, v := range f32s(tn.Type, data) {
+		binary.Write(&b, binary.LittleEndian, math.Float32bits(v))
+	}
+	return b.Bytes()
+}
+
+func convertTo(t *testing.T, m *model.Model, opt Options) (string, *gguf.File) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.gguf")
+	if err := GGUFFile(m, out, opt); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return out, f
+}
+
+// checkAgainstSource compares every tensor and metadata key of a converted
+// file with the model it came from (bit-exact for float copies).
+func checkAgainstSource(t *testing.T, m *model.Model, f *gguf.File) {
+	t.Helper()
+	arch := m.Arch()
+	for _, kv := range m.KV {
+		if kv.Key == "general.file_type" {
+			continue
+		}
+		got, ok := f.Get(kv.Key)
+		if !ok || !reflect.DeepEqual(got.Value, kv.Value) {
+			t.Errorf("metadata %s = %v, want %v", kv.Key, got.Value, kv.Value)
+		}
+	}
+	n := 0
+	for _, tn := range m.Tensors {
+		if tn.Name == "output.weight" && (arch == "gemma" || arch == "gemma2") {
+			continue
+		}
+		n++
+		var ti *gguf.TensorInfo
+		for i := range f.Tensors {
+			if f.Tensors[i].Name == tn.Name {
+				ti = &f.Tensors[i]
+			}
+		}
+		if ti == nil {
+			t.Errorf("%s missing from the output", tn.Name)
+			continue
+		}
+		if !reflect.DeepEqual(ti.Shape, tn.Shape) {
+			t.Errorf("%s: shape %v want %v", tn.Name, ti.Shape, tn.Shape)
+		}
+		if !bytes.Equal(f.TensorData(ti), expectBytes(t, m, tn, ti.Type)) {
+			t.Errorf("%s: data differs (%s -> %s)", tn.Name, tn.Type, ti.Type)
+		}
+	}
+	if len(f.Tensors) != n {
+		t.Errorf("%d tensors written, want %d", len(f.Tensors), n)
+	}
+}
+
+func TestOracleToGGUF(t *testing.T) {
+	root := testdata.Path(t, "oracle")
+	for _, name := range oracles {
+		t.Run(name, func(t *testing.T) {
+			m, err := model.Open(filepath.Join(root, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			_, f := convertTo(t, m, Options{})
+			checkAgainstSource(t, m, f)
+			if len(f.Strings("tokenizer.ggml.tokens")) == 0 {
+				t.Error("no vocabulary in the output")
+			}
+			for _, ti := range f.Tensors {
+				if len(ti.Shape) == 1 && ti.Type != quant.F32 {
+					t.Errorf("%s: 1-D tensor written as %s, llama.cpp writes F32", ti.Name, ti.Type)
+				}
+			}
+		})
+	}
+}
+
+// TestStoriesHFMatchesGGUF: converting the HF export of stories260K gives
+// llama.cpp's stories260K.gguf tensors exactly, and the same vocabulary.
+func TestStoriesHFMatchesGGUF(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "models", "stories260K-hf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ref, err := gguf.Open(testdata.Path(t, "models", "stories260K", "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	_, f := convertTo(t, m, Options{})
+	// The HF export ties its embeddings (tie_word_embeddings), so like
+	// llama.cpp's converter ferry writes no output.weight; the llama2.c
+	// conversion stored a copy, which must then equal token_embd.
+	tied := false
+	if ti, _ := refTensor(ref, "output.weight"); ti != nil {
+		te, _ := refTensor(ref, "token_embd.weight")
+		tied = bytes.Equal(ref.TensorData(ti), ref.TensorData(te))
+	}
+	if !tied {
+		t.Fatal("reference output.weight is not the embedding matrix")
+	}
+	if len(f.Tensors) != len(ref.Tensors)-1 {
+		t.Errorf("%d tensors, reference has %d plus output.weight", len(f.Tensors), len(ref.Tensors)-1)
+	}
+	for i := range ref.Tensors {
+		rt := &ref.Tensors[i]
+		if rt.Name == "output.weight" {
+			continue
+		}
+		var ot *gguf.TensorInfo
+		for j := range f.Tensors {
+			if f.Tensors[j].Name == rt.Name {
+				ot = &f.Tensors[j]
+			}
+		}
+		if ot == nil {
+			t.Errorf("%s missing", rt.Name)
+			continue
+		}
+		if !reflect.DeepEqual(ot.Shape, rt.Shape) || ot.Type != rt.Type {
+			t.Errorf("%s: %s %v, reference %s %v", rt.Name, ot.Type, ot.Shape, rt.Type, rt.Shape)
+			continue
+		}
+		if !bytes.Equal(f.TensorData(ot), ref.TensorData(rt)) {
+			t.Errorf("%s: values differ from stories260K.gguf", rt.Name)
+		}
+	}
+	for _, key := range []string{"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"} {
+		a, _ := f.Get(key)
+		b, _ := ref.Get(key)
+		if !reflect.DeepEqual(a.Value, b.Value) {
+			t.Errorf("%s differs from stories260K.gguf", key)
+		}
+	}
+	for _, key := range []string{"llama.embedding_length", "llama.block_count", "llama.attention.head_count", "llama.attention.head_count_kv", "llama.feed_forward_length", "llama.rope.dimension_count"} {
+		a, _ := f.Uint(key)
+		b, _ := ref.Uint(key)
+		if a != b {
+			t.Errorf("%s = %d, reference %d", key, a, b)
+		}
+	}
+}
+
+func refTensor(f *gguf.File, name string) (*gguf.TensorInfo, bool) {
+	for i := range f.Tensors {
+		if f.Tensors[i].Name == name {
+			return &f.Tensors[i], true
+		}
+	}
+	return nil, false
+}
+
+func TestMLXToGGUF(t *testing.T) {
+	for _, dir := range []string{"stories260K-mlx-4bit", "stories260K-mlx-8bit"} {
+		t.Run(dir, func(t *testing.T) {
+			m, err := model.Open(testdata.Path(t, "models", dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			_, f := convertTo(t, m, Options{})
+			checkAgainstSource(t, m, f)
+		})
+	}
+}
+
+func TestLlama2CToGGUF(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "models", "stories260K", "stories260K.bin"))
+	if err != nil {
+		t.Skipf("llama2.c loader: %v", err)
+	}
+	defer m.Close()
+	_, f := convertTo(t, m, Options{})
+	checkAgainstSource(t, m, f)
+}
+
+func TestDeterministic(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "oracle", "qwen3moe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var a, b bytes.Buffer
+	if err := WriteGGUF(m, &a, Options{Type: "f16", Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteGGUF(m, &b, Options{Type: "f16", Workers: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("output depends on the worker count")
+	}
+}
+
+func TestConvertTypes(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "oracle", "qwen2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, typ := range []string{"f16", "bf16", "q8_0"} {
+		_, f := convertTo(t, m, Options{Type: typ})
+		for i := range f.Tensors {
+			ti := &f.Tensors[i]
+			src := m.Tensor(ti.Name)
+			if len(ti.Shape) == 1 || strings.HasSuffix(ti.Name, "norm.weight") {
+				if ti.Type != quant.F32 {
+					t.Errorf("%s %s: %s", typ, ti.Name, ti.Type)
+				}
+				continue
+			}
+			vals := f32s(src.Type, src.Data)
+			var want []byte
+			switch ti.Type {
+			case quant.F16:
+				for _, v := range vals {
+					want = binary.LittleEndian.AppendUint16(want, quant.F32ToF16(v))
+				}
+			case quant.BF16:
+				for _, v := range vals {
+					want = binary.LittleEndian.AppendUint16(want, quant.F32ToBF16(v))
+				}
+			default:
+				sz, _ := quant.RowSize(ti.Type, int64(len(vals)))
+				want = make([]byte, sz)
+				if err := quant.Quantize(ti.Type, vals, want); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(f.TensorData(ti), want) {
+				t.Errorf("%s %s (%s): data differs from a direct conversion", typ, ti.Name, ti.Type)
+			}
+		}
+		if ft, _ := f.Uint("general.file_type"); typ == "q8_0" && ft != uint64(quant.FileMostlyQ8_0) {
+			t.Errorf("q8_0: general.file_type %d", ft)
+		}
+	}
+	if err := WriteGGUF(m, io.Discard, Options{Type: "q9_z"}); err == nil || !strings.Contains(err.Error(), "q9_z") {
+		t.Errorf("unknown type: %v", err)
+	}
+}
+
+// TestTypeForHook: a custom per-tensor type function plugs in.
+func TestTypeForHook(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "oracle", "llama2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ft := quant.FileMostlyQ4_0
+	_, f := convertTo(t, m, Options{FileType: &ft, TypeFor: func(_ *model.Model, tn *model.Tensor) (quant.Type, error) {
+		if tn.Name == "blk.0.ffn_up.weight" {
+			return quant.Q4_0, nil
+		}
+		return autoType(tn), nil
+	}})
+	for _, ti := range f.Tensors {
+		if (ti.Name == "blk.0.ffn_up.weight") != (ti.Type == quant.Q4_0) {
+			t.Errorf("%s: %s", ti.Name, ti.Type)
+		}
+	}
+}
+
+// TestFailureLeavesNothing cancels a conversion after its first tensor: no
+// output and no temporary file may remain.
+func TestFailureLeavesNothing(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "oracle", "llama2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := filepath.Join(dir, "x.gguf")
+	err = GGUFFile(m, out, Options{Context: ctx, Progress: func(done, total int64) { cancel() }})
+	if err == nil {
+		t.Fatal("cancelled conversion succeeded")
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
+
+func TestMLXRoundTrip(t *testing.T) {
+	src := testdata.Path(t, "models", "stories260K-hf")
+	m, err := model.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// From the GGUF (permuted q/k) to MLX and back must give the HF layout.
+	g, err := model.Open(testdata.Path(t, "models", "stories260K", "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, c := range []struct {
+		from *model.Model
+		typ  string
+		tol  float64 // relative to the group's range
+	}{{m, "f32", 0}, {g, "f32", 0}, {m, "f16", 1e-3}, {m, "mlx-q4", 1.0 / 15 * 1.01}, {g, "mlx-q8", 1.0 / 255 * 1.01}} {
+		dir := filepath.Join(t.TempDir(), "mlx")
+		if err := MLXFolder(c.from, dir, MLXOptions{Type: c.typ}); err != nil {
+			t.Fatal(err)
+		}
+		back, err := model.Open(dir)
+		if err != nil {
+			t.Fatalf("%s: reopen: %v", c.typ, err)
+		}
+		if !back.RopeNeoX {
+			t.Errorf("%s: reloaded MLX model should be in HF layout", c.typ)
+		}
+		for _, rt := range m.Tensors {
+			bt := back.Tensor(rt.Name)
+			if bt == nil {
+				t.Errorf("%s: %s missing", c.typ, rt.Name)
+				continue
+			}
+			want := f32s(rt.Type, rt.Data)
+			got := make([]float32, len(want))
+			if bt.Type == quant.F32 || bt.Type == quant.F16 || bt.Type == quant.BF16 {
+				got = f32s(bt.Type, bt.Data)
+			} else if err := quant.Dequantize(bt.Type, bt.Data, got); err != nil {
+				t.Fatal(err)
+			}
+			cols := int(rt.Shape[0])
+			for g0 := 0; g0 < len(want); g0 += 64 {
+				end := min(g0+64, len(want), (g0/cols+1)*cols)
+				lo, hi := want[g0], want[g0]
+				for _, x := range want[g0:end] {
+					lo, hi = min(lo, x), max(hi, x)
+				}
+				tol := c.tol*float64(hi-lo) + 1e-3*c.tol*math.Max(math.Abs(float64(lo)), math.Abs(float64(hi)))
+				if c.typ == "f16" {
+					tol = 1e-3 * math.Max(math.Abs(float64(lo)), math.Abs(float64(hi)))
+				}
+				for i := g0; i < end; i++ {
+					if d := math.Abs(float64(got[i] - want[i])); d > tol {
+						t.Fatalf("%s %s[%d]: %v want %v (tol %v)", c.typ, rt.Name, i, got[i], want[i], tol)
+					}
+				}
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "tokenizer.model")); c.from == m && err != nil {
+			t.Errorf("%s: tokenizer.model not copied", c.typ)
+		}
+		back.Close()
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "oracle", "gemma"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := MLXFolder(m, t.TempDir(), MLXOptions{}); err == nil || !strings.Contains(err.Error(), "gemma") {
+		t.Errorf("gemma to MLX: %v", err)
+	}
+}
+
+func BenchmarkConvert(b *testing.B) {
+	dir, ok := testdata.Find()
+	if !ok {
+		b.Skip("no test data")
+	}
+	m, err := model.Open(filepath.Join(dir, "models", "stories260K-hf"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	var size int64
+	for _, t := range m.Tensors {
+		size += int64(len(t.Data))
+	}
+	for _, typ := range []string{"auto", "f16", "q8_0"} {
+		b.Run(typ, func(b *testing.B) {
+			b.SetBytes(size)
+			for i := 0; i < b.N; i++ {
+				if err := WriteGGUF(m, io.Discard, Options{Type: typ}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
