@@ -1,0 +1,173 @@
+package quant
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// MLX affine quantization (mlx.core.quantize, mode "affine"): each group of
+// groupSize consecutive values in a row gets a scale and a bias, values
+// become bits-wide integers q with w ≈ q·scale + bias. Packed integers form
+// a little-endian bit stream, element k of a row at bit k·bits, stored as
+// uint32 words (so for 2, 4 and 8 bits element k sits in word k/(32/bits)
+// at bit (k mod (32/bits))·bits, and 3-, 5- and 6-bit values cross word
+// boundaries exactly as MLX's packing in 3-byte / 5-byte units does).
+
+// MLXBitsSupported reports whether MLX affine quantization supports bits.
+func MLXBitsSupported(bits int) bool {
+	switch bits {
+	case 2, 3, 4, 5, 6, 8:
+		return true
+	}
+	return false
+}
+
+func checkMLX(n, cols, groupSize, bits int, dtype Type) error {
+	if !MLXBitsSupported(bits) {
+		return fmt.Errorf("mlx affine: %d bits is not supported (2, 3, 4, 5, 6, 8)", bits)
+	}
+	switch groupSize {
+	case 32, 64, 128:
+	default:
+		return fmt.Errorf("mlx affine: group size %d is not supported (32, 64, 128)", groupSize)
+	}
+	if dtype != F16 && dtype != BF16 && dtype != F32 {
+		return fmt.Errorf("mlx affine: scales and biases must be F16, BF16 or F32, not %s", dtype)
+	}
+	if cols <= 0 || cols%groupSize != 0 || n%cols != 0 {
+		return fmt.Errorf("mlx affine: row length %d is not a multiple of the group size %d", cols, groupSize)
+	}
+	return nil
+}
+
+// MLXPackedRowBytes is the size of one packed row of cols values.
+func MLXPackedRowBytes(cols, bits int) int { return cols * bits / 8 }
+
+func putScalar(b []byte, i int, v float32, dtype Type) {
+	switch dtype {
+	case F16:
+		binary.LittleEndian.PutUint16(b[2*i:], F32ToF16(v))
+	case BF16:
+		binary.LittleEndian.PutUint16(b[2*i:], F32ToBF16(v))
+	default:
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+}
+
+func getScalar(b []byte, i int, dtype Type) float32 {
+	switch dtype {
+	case F16:
+		return F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+	case BF16:
+		return BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+	default:
+		return math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+}
+
+// rint rounds half to even, like C's rint in the default rounding mode.
+func rint(x float32) float32 { return float32(math.RoundToEven(float64(x))) }
+
+// MLXQuantize quantizes w (rows of cols values) like MLX's affine_quantize
+// and returns the packed weights (little-endian uint32 words, as bytes),
+// and the scales and biases encoded in dtype (F16, BF16 or F32; MLX uses
+// the weights' dtype). Per group, in float32:
+//
+//	scale = max((max-min)/(2^bits-1), 1e-7), negated unless |min| > |max|
+//	edge  = min if |min| > |max| else max
+//	q0    = rint(edge/scale); if q0 != 0 { scale = edge/q0; bias = edge } else bias = 0
+//	q     = clamp(rint((w-bias)/scale), 0, 2^bits-1)
+//
+// Choosing the bias at the group's edge value and the scale so that edge
+// is an exact multiple keeps 0 exactly representable.
+func MLXQuantize(w []float32, cols, groupSize, bits int, dtype Type) (packed, scales, biases []byte, err error) {
+	if err := checkMLX(len(w), cols, groupSize, bits, dtype); err != nil {
+		return nil, nil, nil, err
+	}
+	nGroups := len(w) / groupSize
+	packed = make([]byte, len(w)*bits/8)
+	scales = make([]byte, nGroups*dtype.BytesPerBlock())
+	biases = make([]byte, nGroups*dtype.BytesPerBlock())
+	nBins := float32(int(1)<<bits - 1)
+	const eps = float32(1e-7)
+	for g := 0; g < nGroups; g++ {
+		x := w[g*groupSize : (g+1)*groupSize]
+		wMin, wMax := float32(math.Inf(1)), float32(math.Inf(-1))
+		for _, v := range x {
+			wMax = max(wMax, v)
+			wMin = min(wMin, v)
+		}
+		mask := abs32(wMin) > abs32(wMax)
+		scale := max((wMax-wMin)/nBins, eps)
+		if !mask {
+			scale = -scale
+		}
+		edge := wMax
+		if mask {
+			edge = wMin
+		}
+		q0 := rint(edge / scale)
+		var bias float32
+		if q0 != 0 {
+			scale = edge / q0
+			bias = edge
+		}
+		// The group's bits start at a byte boundary: groupSize*bits is a
+		// multiple of 32 for every supported combination.
+		out := packed[g*groupSize*bits/8 : (g+1)*groupSize*bits/8]
+		var acc uint64
+		nacc, o := 0, 0
+		for _, v := range x {
+			q := rint((v - bias) / scale)
+			q = min(max(q, 0), nBins)
+			acc |= uint64(q) << nacc
+			nacc += bits
+			for nacc >= 8 {
+				out[o] = byte(acc)
+				o++
+				acc >>= 8
+				nacc -= 8
+			}
+		}
+		putScalar(scales, g, scale, dtype)
+		putScalar(biases, g, bias, dtype)
+	}
+	return packed, scales, biases, nil
+}
+
+// MLXDequantize expands MLX affine-quantized rows into dst (float32,
+// w = q·scale + bias with scale and bias read from dtype and the product
+// and sum taken in float32).
+func MLXDequantize(packed, scales, biases []byte, dtype Type, cols, groupSize, bits int, dst []float32) error {
+	if err := checkMLX(len(dst), cols, groupSize, bits, dtype); err != nil {
+		return err
+	}
+	nGroups := len(dst) / groupSize
+	if len(packed) != len(dst)*bits/8 {
+		return fmt.Errorf("mlx affine: %d packed bytes for %d values at %d bits (want %d)", len(packed), len(dst), bits, len(dst)*bits/8)
+	}
+	if len(scales) != nGroups*dtype.BytesPerBlock() || len(biases) != len(scales) {
+		return fmt.Errorf("mlx affine: %d groups need %d scale and bias bytes, have %d and %d", nGroups, nGroups*dtype.BytesPerBlock(), len(scales), len(biases))
+	}
+	mask := uint64(1)<<bits - 1
+	for g := 0; g < nGroups; g++ {
+		s, b := getScalar(scales, g, dtype), getScalar(biases, g, dtype)
+		in := packed[g*groupSize*bits/8:]
+		y := dst[g*groupSize : (g+1)*groupSize]
+		var acc uint64
+		nacc, i := 0, 0
+		for j := range y {
+			for nacc < bits {
+				acc |= uint64(in[i]) << nacc
+				i++
+				nacc += 8
+			}
+			q := acc & mask
+			acc >>= bits
+			nacc -= bits
+			y[j] = float32(s*float32(q)) + b
+		}
+	}
+	return nil
+}
