@@ -1,0 +1,585 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Errors the scheduler returns; the HTTP layer maps them to status codes.
+var (
+	ErrQueueFull     = errors.New("server busy: too many queued requests, retry later")
+	ErrClosed        = errors.New("model is unloading")
+	ErrPromptTooLong = errors.New("prompt is longer than the context window")
+)
+
+// Request is one generation for the scheduler.
+type Request struct {
+	Prompt      []int32
+	NumPredict  int // < 0: until the context is full
+	Stop        []string
+	Sample      SampleOptions
+	Logprobs    bool
+	TopLogprobs int
+}
+
+// Chunk is a piece of streamed output.
+type Chunk struct {
+	Text     string
+	Logprobs []TokenLogprob // one per token that produced Text
+}
+
+// TokenLogprob is a generated token's log probability with alternatives.
+type TokenLogprob struct {
+	Token   string
+	Bytes   []byte
+	Logprob float64
+	Top     []TopLogprob
+}
+
+// TopLogprob is one alternative.
+type TopLogprob struct {
+	Token   string
+	Bytes   []byte
+	Logprob float64
+}
+
+// Result is the end of a generation.
+type Result struct {
+	DoneReason         string // "stop" or "length"
+	PromptTokens       int    // prompt length
+	PromptEvalCount    int    // prompt tokens evaluated (not served from cache)
+	PromptEvalDuration time.Duration
+	EvalCount          int
+	EvalDuration       time.Duration
+	Tokens             []int32 // prompt + generated, for /api/generate's context
+}
+
+// SchedOptions tune a scheduler.
+type SchedOptions struct {
+	Parallel  int // sequences decoded together (slots); default 4
+	QueueSize int // waiting requests beyond the slots; default 64
+	NumBatch  int // prompt tokens evaluated per step across sequences; default 512
+	// OnStep, if set, is called after every batched step with the number of
+	// sequences in it (metrics and tests).
+	OnStep func(seqs, tokens int, d time.Duration)
+}
+
+// Scheduler runs continuous batching for one loaded model: every step
+// feeds one token per decoding sequence plus a budget of prompt tokens of
+// newly admitted ones through a single Backend.Forward.
+type Scheduler struct {
+	be   Backend
+	opts SchedOptions
+
+	mu     sync.Mutex
+	queue  []*job
+	closed bool
+	active int // jobs holding a slot
+	wake   chan struct{}
+	done   chan struct{}
+
+	slots []*slot
+}
+
+type slot struct {
+	seq    Seq
+	tokens []int32 // what the KV cache holds
+	job    *job
+	used   time.Time
+}
+
+type job struct {
+	ctx context.Context
+	req Request
+
+	slot       *slot
+	pending    []int32 // prompt tokens still to evaluate
+	last       int32   // sampled token to feed next
+	history    []int32 // prompt + generated (penalties, context)
+	sampler    *sampler
+	n          int // tokens generated
+	cached     int
+	evalled    int
+	raw        []byte // undelivered token bytes (incomplete UTF-8 or held for stop)
+	lps        []TokenLogprob
+	t0         time.Time
+	tPrompt    time.Time // first prompt step
+	tPromptEnd time.Time // logits of the last prompt token ready
+	logits     []float32
+	finished   bool
+
+	mu     sync.Mutex
+	out    []Chunk
+	res    *Result
+	err    error
+	notify chan struct{}
+}
+
+// NewScheduler starts the batching loop for be.
+func NewScheduler(be Backend, o SchedOptions) *Scheduler {
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.QueueSize < 0 {
+		o.QueueSize = 0
+	} else if o.QueueSize == 0 {
+		o.QueueSize = 64
+	}
+	if o.NumBatch <= 0 {
+		o.NumBatch = 512
+	}
+	s := &Scheduler{be: be, opts: o, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	for range o.Parallel {
+		s.slots = append(s.slots, &slot{})
+	}
+	go s.loop()
+	return s
+}
+
+// Busy reports the number of running and queued requests.
+func (s *Scheduler) Busy() (running, queued int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active, len(s.queue)
+}
+
+// Close stops the loop after failing queued and running jobs with ErrClosed
+// and frees all sequences. It does not close the backend.
+func (s *Scheduler) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.signal()
+	<-s.done
+}
+
+func (s *Scheduler) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Generate runs req, calling fn with each piece of text from the caller's
+// goroutine, and returns when generation ends. A ctx cancellation (client
+// gone) or an fn error stops the sequence and frees its slot at the next
+// step.
+func (s *Scheduler) Generate(ctx context.Context, req Request, fn func(Chunk) error) (*Result, error) {
+	if len(req.Prompt) == 0 {
+		return nil, errors.New("empty prompt")
+	}
+	if len(req.Prompt) >= s.be.ContextLength() {
+		return nil, fmt.Errorf("%w: %d tokens, context holds %d", ErrPromptTooLong, len(req.Prompt), s.be.ContextLength())
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	j := &job{ctx: ctx, req: req, notify: make(chan struct{}, 1), t0: time.Now()}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if len(s.queue) >= s.opts.QueueSize && s.active+len(s.queue) >= s.opts.Parallel {
+		s.mu.Unlock()
+		return nil, ErrQueueFull
+	}
+	s.queue = append(s.queue, j)
+	s.mu.Unlock()
+	s.signal()
+	for {
+		select {
+		case <-j.notify:
+		case <-ctx.Done():
+			// The loop notices ctx at its next step and frees the slot;
+			// wait for it so the caller can rely on that.
+			s.signal()
+			<-j.waitDone()
+			return nil, ctx.Err()
+		}
+		j.mu.Lock()
+		out := j.out
+		j.out = nil
+		res, err := j.res, j.err
+		j.mu.Unlock()
+		for _, c := range out {
+			if ferr := fn(c); ferr != nil {
+				cancel()
+				s.signal()
+				<-j.waitDone()
+				return nil, ferr
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if res != nil {
+			return res, nil
+		}
+	}
+}
+
+// waitDone returns a channel closed when the loop has finished j.
+func (j *job) waitDone() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		for {
+			j.mu.Lock()
+			fin := j.res != nil || j.err != nil
+			j.mu.Unlock()
+			if fin {
+				close(ch)
+				return
+			}
+			<-j.notify
+		}
+	}()
+	return ch
+}
+
+func (j *job) emit(c Chunk) {
+	j.mu.Lock()
+	j.out = append(j.out, c)
+	j.mu.Unlock()
+	select {
+	case j.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (j *job) finish(res *Result, err error) {
+	j.finished = true
+	j.mu.Lock()
+	j.res, j.err = res, err
+	j.mu.Unlock()
+	select {
+	case j.notify <- struct{}{}:
+	default:
+	}
+}
+
+func commonPrefix(a, b []int32) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// admit moves queued jobs into free slots in FIFO order, each into the
+// free slot whose cached tokens share the longest prefix with its prompt.
+func (s *Scheduler) admit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.queue) > 0 {
+		j := s.queue[0]
+		if j.ctx.Err() != nil {
+			s.queue = s.queue[1:]
+			j.finish(nil, j.ctx.Err())
+			continue
+		}
+		var best *slot
+		bestN := -1
+		for _, sl := range s.slots {
+			if sl.job != nil {
+				continue
+			}
+			n := commonPrefix(sl.tokens, j.req.Prompt)
+			if n > bestN || n == bestN && best != nil && sl.used.Before(best.used) {
+				best, bestN = sl, n
+			}
+		}
+		if best == nil {
+			return
+		}
+		s.queue = s.queue[1:]
+		if err := s.start(best, j, bestN); err != nil {
+			j.finish(nil, err)
+			continue
+		}
+		s.active++
+	}
+}
+
+func (s *Scheduler) start(sl *slot, j *job, n int) error {
+	if sl.seq == nil {
+		seq, err := s.be.NewSeq()
+		if err != nil {
+			return err
+		}
+		sl.seq = seq
+		sl.tokens = nil
+	}
+	if n >= len(j.req.Prompt) {
+		n = len(j.req.Prompt) - 1 // re-evaluate the last token for its logits
+	}
+	if n < len(sl.tokens) {
+		if err := sl.seq.Truncate(n); err != nil {
+			// Cannot reuse: start the sequence over.
+			if err := sl.seq.Truncate(0); err != nil {
+				return err
+			}
+			n = 0
+		}
+		sl.tokens = sl.tokens[:n]
+	}
+	sl.job = j
+	j.slot = sl
+	j.cached = n
+	j.pending = j.req.Prompt[n:]
+	j.history = append([]int32(nil), j.req.Prompt...)
+	j.sampler = newSampler(j.req.Sample)
+	j.logits = make([]float32, s.be.VocabSize())
+	return nil
+}
+
+func (s *Scheduler) release(j *job) {
+	sl := j.slot
+	sl.job = nil
+	sl.used = time.Now()
+	j.slot = nil
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+}
+
+func (s *Scheduler) loop() {
+	defer close(s.done)
+	var running []*job
+	for {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			s.mu.Lock()
+			q := s.queue
+			s.queue = nil
+			s.mu.Unlock()
+			for _, j := range q {
+				j.finish(nil, ErrClosed)
+			}
+			for _, j := range running {
+				s.release(j)
+				j.finish(nil, ErrClosed)
+			}
+			for _, sl := range s.slots {
+				if sl.seq != nil {
+					sl.seq.Free()
+					sl.seq = nil
+				}
+			}
+			return
+		}
+		s.admit()
+		running = running[:0]
+		for _, sl := range s.slots {
+			if sl.job != nil {
+				running = append(running, sl.job)
+			}
+		}
+		// Drop cancelled jobs first: their slots are free for the next
+		// admission without waiting for a step.
+		live := running[:0]
+		for _, j := range running {
+			if j.ctx.Err() != nil {
+				s.release(j)
+				j.finish(nil, j.ctx.Err())
+				continue
+			}
+			live = append(live, j)
+		}
+		running = live
+		if len(running) == 0 {
+			s.mu.Lock()
+			idle := len(s.queue) == 0 && !s.closed
+			s.mu.Unlock()
+			if idle {
+				<-s.wake
+			}
+			continue
+		}
+		s.step(running)
+	}
+}
+
+// step runs one batched forward pass over the running jobs.
+func (s *Scheduler) step(running []*job) {
+	budget := s.opts.NumBatch
+	items := make([]BatchItem, 0, len(running))
+	jobs := make([]*job, 0, len(running))
+	sampling := make([]bool, 0, len(running))
+	ntok := 0
+	for _, j := range running {
+		if len(j.pending) > 0 {
+			if budget <= 0 {
+				continue
+			}
+			n := min(len(j.pending), budget)
+			budget -= n
+			toks := j.pending[:n]
+			j.pending = j.pending[n:]
+			last := len(j.pending) == 0
+			it := BatchItem{Seq: j.slot.seq, Tokens: toks}
+			if last {
+				it.Logits = j.logits
+			}
+			if j.tPrompt.IsZero() {
+				j.tPrompt = time.Now()
+			}
+			items = append(items, it)
+			jobs = append(jobs, j)
+			sampling = append(sampling, last)
+			ntok += n
+			continue
+		}
+		items = append(items, BatchItem{Seq: j.slot.seq, Tokens: []int32{j.last}, Logits: j.logits})
+		jobs = append(jobs, j)
+		sampling = append(sampling, true)
+		ntok++
+	}
+	t := time.Now()
+	err := s.be.Forward(items)
+	d := time.Since(t)
+	if s.opts.OnStep != nil {
+		s.opts.OnStep(len(items), ntok, d)
+	}
+	for i, j := range jobs {
+		if err != nil {
+			// The KV state of every sequence in the batch is unknown now.
+			j.slot.seq.Truncate(0)
+			j.slot.tokens = j.slot.tokens[:0]
+			s.release(j)
+			j.finish(nil, fmt.Errorf("forward pass failed: %w", err))
+			continue
+		}
+		j.slot.tokens = append(j.slot.tokens, items[i].Tokens...)
+		if !sampling[i] {
+			continue
+		}
+		if j.evalled == 0 && j.n == 0 {
+			j.evalled = len(j.req.Prompt) - j.cached
+			j.tPromptEnd = time.Now()
+		}
+		s.sampleNext(j)
+	}
+}
+
+func (s *Scheduler) sampleNext(j *job) {
+	var lp *TokenLogprob
+	var raw []float32
+	if j.req.Logprobs {
+		raw = append([]float32(nil), j.logits...)
+	}
+	tok := j.sampler.sample(j.logits, j.history)
+	if s.be.IsEOG(tok) {
+		s.end(j, "stop")
+		return
+	}
+	j.n++
+	j.history = append(j.history, tok)
+	j.last = tok
+	b := s.be.TokenBytes(tok)
+	if raw != nil {
+		l, top, tl := logprobsOf(raw, tok, j.req.TopLogprobs)
+		lp = &TokenLogprob{Token: string(b), Bytes: b, Logprob: l}
+		for i, t := range top {
+			tb := s.be.TokenBytes(t)
+			lp.Top = append(lp.Top, TopLogprob{Token: string(tb), Bytes: tb, Logprob: tl[i]})
+		}
+		j.lps = append(j.lps, *lp)
+	}
+	j.raw = append(j.raw, b...)
+	if s.flush(j) {
+		s.end(j, "stop")
+		return
+	}
+	if j.req.NumPredict >= 0 && j.n >= j.req.NumPredict {
+		s.end(j, "length")
+		return
+	}
+	if len(j.slot.tokens)+1 >= s.be.ContextLength() {
+		s.end(j, "length")
+	}
+}
+
+// flush emits the complete UTF-8 text in j.raw, holding back a tail that
+// could be the start of a stop string. It reports whether a stop string
+// was found (the text before it is emitted, the rest dropped).
+func (s *Scheduler) flush(j *job) bool {
+	// Keep an incomplete UTF-8 sequence at the end for the next token.
+	end := len(j.raw)
+	for i := 1; i <= 3 && i <= len(j.raw); i++ {
+		c := j.raw[len(j.raw)-i]
+		if c&0xC0 == 0x80 {
+			continue
+		}
+		if c >= 0xC0 && !utf8.FullRune(j.raw[len(j.raw)-i:]) {
+			end = len(j.raw) - i
+		}
+		break
+	}
+	text := string(j.raw[:end])
+	for _, st := range j.req.Stop {
+		if st == "" {
+			continue
+		}
+		if k := strings.Index(text, st); k >= 0 {
+			j.raw = nil
+			if k > 0 || len(j.lps) > 0 {
+				j.emit(Chunk{Text: text[:k], Logprobs: j.takeLps()})
+			}
+			return true
+		}
+	}
+	hold := 0
+	for _, st := range j.req.Stop {
+		for n := min(len(st)-1, len(text)); n > hold; n-- {
+			if strings.HasSuffix(text, st[:n]) {
+				hold = n
+				break
+			}
+		}
+	}
+	emitN := len(text) - hold
+	if emitN > 0 {
+		j.emit(Chunk{Text: text[:emitN], Logprobs: j.takeLps()})
+		j.raw = append(j.raw[:0], j.raw[emitN:]...)
+	}
+	return false
+}
+
+func (j *job) takeLps() []TokenLogprob {
+	l := j.lps
+	j.lps = nil
+	return l
+}
+
+func (s *Scheduler) end(j *job, reason string) {
+	// Whatever is held back (a partial stop match, a broken UTF-8 tail)
+	// is real output once generation is over.
+	if len(j.raw) > 0 || len(j.lps) > 0 {
+		j.emit(Chunk{Text: strings.ToValidUTF8(string(j.raw), "\uFFFD"), Logprobs: j.takeLps()})
+	}
+	j.raw = nil
+	now := time.Now()
+	res := &Result{
+		DoneReason:         reason,
+		PromptTokens:       len(j.req.Prompt),
+		PromptEvalCount:    j.evalled,
+		PromptEvalDuration: j.tPromptEnd.Sub(j.tPrompt),
+		EvalCount:          j.n,
+		EvalDuration:       now.Sub(j.tPromptEnd),
+		Tokens:             append([]int32(nil), j.history...),
+	}
+	s.release(j)
+	j.finish(res, nil)
+}
