@@ -237,6 +237,14 @@ func typeChooser(m *model.Model, opt Options) (func(*model.Tensor) (quant.Type, 
 		tc := quant.TensorContext{Model: info, Shape: t.Shape, Type: autoType(t)}
 		to, _, err := quant.ChooseTypeFallback(ft, t.Name, tc)
 		if err != nil {
+			// llama.cpp's converter falls back to F16 when a row cannot be
+			// split into the type's blocks (gguf.QuantError).
+			if bs := uint64(ft.DefaultType().BlockSize()); len(t.Shape) > 0 && t.Shape[0]%bs != 0 {
+				if opt.Warn != nil {
+					opt.Warn(fmt.Sprintf("%s: row length %d is not a multiple of %d, writing F16", t.Name, t.Shape[0], bs))
+				}
+				return quant.F16, nil
+			}
 			return 0, fmt.Errorf("tensor %q: %v", t.Name, err)
 		}
 		return to, nil
