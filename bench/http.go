@@ -15,7 +15,10 @@ import (
 // Request is one generation to measure. Every target gets the same one:
 // greedy (temperature 0), fixed seed, exact generation length.
 type Request struct {
-	Prompt     string
+	Prompt string
+	// PromptLen is the intended prompt length in tokens; HTTP targets send
+	// Prompt (built to be about that long) and report the server's count.
+	PromptLen  int
 	NumPredict int
 	Seed       int
 	NumCtx     int

@@ -18,7 +18,7 @@ func Table(w io.Writer, res *Results) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %d/%d |\n",
 			r.Runtime, r.Model, r.Test, ts, r.TTFTms.Mean,
 			ms(r.TokenLatency.P50, r.TokenLatency.N), ms(r.TokenLatency.P95, r.TokenLatency.N), ms(r.TokenLatency.P99, r.TokenLatency.N),
-			optFloat(r.LoadMs, "%.0f"), optBytes(r.PeakRSS), optFloat(r.BandwidthPct, "%.0f%%"), r.Errors, r.Requests)
+			optFloat(r.LoadMs, "%.1f"), optBytes(r.PeakRSS), optFloat(r.BandwidthPct, "%.0f%%"), r.Errors, r.Requests)
 	}
 	if res.BandwidthGBs > 0 {
 		fmt.Fprintf(w, "\nmemory read bandwidth measured in this run: %.1f GB/s\n", res.BandwidthGBs)

@@ -70,7 +70,7 @@ func Run(ctx context.Context, target Target, spec Spec) ([]Row, error) {
 	errs := 0
 	var lastErr error
 	for rep := 0; rep < spec.Reps; rep++ {
-		t, err := target.Generate(ctx, Request{Prompt: Prompt(spec.PromptTokens, spec.Seed, rep), NumPredict: spec.GenTokens, Seed: spec.Seed, NumCtx: spec.NumCtx})
+		t, err := target.Generate(ctx, Request{Prompt: Prompt(spec.PromptTokens, spec.Seed, rep), PromptLen: spec.PromptTokens, NumPredict: spec.GenTokens, Seed: spec.Seed, NumCtx: spec.NumCtx})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -127,7 +127,7 @@ func RunLoad(ctx context.Context, target Target, spec Spec, levels []int) ([]Row
 			go func(client int) {
 				defer wg.Done()
 				for rep := 0; rep < spec.Reps; rep++ {
-					req := Request{Prompt: Prompt(spec.PromptTokens, spec.Seed, 1000*c+100*client+rep), NumPredict: spec.GenTokens, Seed: spec.Seed, NumCtx: spec.NumCtx}
+					req := Request{Prompt: Prompt(spec.PromptTokens, spec.Seed, 1000*c+100*client+rep), PromptLen: spec.PromptTokens, NumPredict: spec.GenTokens, Seed: spec.Seed, NumCtx: spec.NumCtx}
 					t, err := target.Generate(ctx, req)
 					mu.Lock()
 					if err != nil {
