@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/store"
 )
 
 // resolveModel turns a MODEL argument into an open model: a path to a file
@@ -27,5 +29,12 @@ func resolveModelPath(arg string) (string, error) {
 	if _, err := os.Stat(arg); err == nil {
 		return arg, nil
 	}
-	return "", fmt.Errorf("model %q not found: give a path to a GGUF file or a model folder", arg)
+	path, _, err := store.Resolve(arg)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("model %q not found: give a path to a GGUF file or model folder, a name from `ferry list --all`, or synthetic:PRESET[:TYPE]", arg)
+		}
+		return "", err
+	}
+	return path, nil
 }
