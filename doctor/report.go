@@ -188,7 +188,12 @@ func Build(env *Env, models []Model, ctx int) Report {
 	return r
 }
 
-func gb(b uint64) string { return fmt.Sprintf("%.1f GB", float64(b)/(1<<30)) }
+func gb(b uint64) string {
+	if b < 1<<30 {
+		return fmt.Sprintf("%.0f MB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GB", float64(b)/(1<<30))
+}
 
 // Text renders the report for a terminal.
 func (r *Report) Text() string {

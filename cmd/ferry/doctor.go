@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/ferryhq/ferry/doctor"
+	"github.com/ferryhq/ferry/inspect"
+	"github.com/ferryhq/ferry/store"
 	"github.com/spf13/cobra"
 )
 
@@ -37,6 +39,36 @@ models found on the machine with a fit verdict at --ctx, and what to do next.`,
 	rootCmd.AddCommand(cmd)
 }
 
-// discoverModels lists the models on this machine for doctor's fit table.
-// It is filled from the model store's discovery once that exists.
-func discoverModels(ctx int) []doctor.Model { return nil }
+// discoverModels lists the models on this machine (ferry's store, Ollama's,
+// the HF cache, LM Studio, MLX folders) with the memory each needs at ctx,
+// read from its headers.
+func discoverModels(ctx int) []doctor.Model {
+	found, err := store.Default().List(true)
+	if err != nil {
+		return nil
+	}
+	var out []doctor.Model
+	for _, sm := range found {
+		m := doctor.Model{Name: sm.Name, Source: string(sm.Source), Path: sm.Path, Format: sm.Format, Bytes: uint64(max(sm.Size, 0))}
+		if r, err := inspect.Path(sm.Path, inspect.Options{Ctx: ctx}); err == nil {
+			m.Params = r.Parameters
+			if r.Memory != nil {
+				m.NeedBytes = r.Memory.Total
+			}
+			m.Quant = dominantType(r)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// dominantType names the tensor type holding most of a model's bytes.
+func dominantType(r *inspect.Report) string {
+	best, bytes := "", uint64(0)
+	for _, t := range r.Types {
+		if t.Bytes > bytes {
+			best, bytes = t.Type, t.Bytes
+		}
+	}
+	return best
+}
