@@ -818,11 +818,11 @@ func gemmaNorm(t *Tensor) (*Tensor, error) {
 		}
 	case quant.BF16:
 		for i := range out {
-			out[i] = bf16ToF32(f32ToBF16(bf16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:])) + 1))
+			out[i] = quant.BF16ToF32(quant.F32ToBF16(quant.BF16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:])) + 1))
 		}
 	case quant.F16:
 		for i := range out {
-			out[i] = f16ToF32(f32ToF16(f16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:])) + 1))
+			out[i] = quant.F16ToF32(quant.F32ToF16(quant.F16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:])) + 1))
 		}
 	default:
 		return nil, fmt.Errorf("norm weight of type %s", t.Type)
