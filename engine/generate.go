@@ -43,8 +43,7 @@ type Stats struct {
 // Cancelling ctx stops after the current token (Ctrl-C in ferry run) with
 // ctx's error. Every generated token except the last one is in Seq's cache
 // afterwards (the last one is added by the next prompt).
-func (e *Engine) Generate(ctx context.Context, req Request) (Stats, error) {
-	var st Stats
+func (e *Engine) Generate(ctx context.Context, req Request) (st Stats, err error) {
 	if len(req.Prompt) == 0 {
 		return st, errors.New("engine: empty prompt")
 	}
