@@ -376,6 +376,9 @@ func convertTensor(t *model.Tensor, to quant.Type, perm []int, workers int) ([]b
 	if to == t.Type {
 		return src, nil
 	}
+	if isFloat(t.Type) && isFloat(to) {
+		return floatToFloat(t.Type, to, src, int(t.Elements()), workers), nil
+	}
 	f := make([]float32, t.Elements())
 	if err := toF32(t.Type, src, f, rows, rowLen, workers); err != nil {
 		return nil, fmt.Errorf("tensor %q: %v", t.Name, err)
@@ -385,6 +388,34 @@ func convertTensor(t *model.Tensor, to quant.Type, perm []int, workers int) ([]b
 		return nil, fmt.Errorf("tensor %q: %v", t.Name, err)
 	}
 	return out, nil
+}
+
+// floatToFloat converts between F32, F16 and BF16 in one pass, without a
+// float32 copy of the tensor.
+func floatToFloat(from, to quant.Type, src []byte, n, workers int) []byte {
+	out := make([]byte, n*to.BytesPerBlock())
+	parallel(n, workers, func(a, b int) {
+		for i := a; i < b; i++ {
+			var v float32
+			switch from {
+			case quant.F32:
+				v = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+			case quant.F16:
+				v = quant.F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+			default:
+				v = quant.BF16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+			}
+			switch to {
+			case quant.F32:
+				binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+			case quant.F16:
+				binary.LittleEndian.PutUint16(out[2*i:], quant.F32ToF16(v))
+			default:
+				binary.LittleEndian.PutUint16(out[2*i:], quant.F32ToBF16(v))
+			}
+		}
+	})
+	return out
 }
 
 // parallel splits n items into contiguous chunks over workers goroutines.
