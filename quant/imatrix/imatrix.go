@@ -331,3 +331,54 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 	}
 	return f.Commit()
 }
+
+// Collector accumulates an importance matrix the way llama.cpp's
+// llama-imatrix does: for every matrix multiplication with a weight tensor
+// it adds the squares of the input activations per column and counts the
+// rows. It is safe for one goroutine; the engine calls Add from its hook.
+type Collector struct {
+	d *Data
+}
+
+// NewCollector starts an empty importance matrix.
+func NewCollector() *Collector { return &Collector{d: &Data{Entries: map[string]*Entry{}}} }
+
+// Add records rows activation rows of cols values (x is rows×cols) that
+// multiplied weight tensor name; expert selects the matrix of a 3-D expert
+// tensor with nExperts matrices (use 0 and 1 for plain weights).
+func (c *Collector) Add(name string, x []float32, rows, cols, expert, nExperts int) error {
+	if nExperts < 1 || expert < 0 || expert >= nExperts || len(x) != rows*cols {
+		return fmt.Errorf("imatrix: bad activation shape for %s", name)
+	}
+	e := c.d.Entries[name]
+	if e == nil {
+		e = &Entry{Sums: make([]float32, cols*nExperts), Counts: make([]float32, nExperts)}
+		c.d.Entries[name] = e
+	}
+	if len(e.Sums) != cols*nExperts {
+		return fmt.Errorf("imatrix: %s: %d columns, earlier calls had %d", name, cols*nExperts, len(e.Sums))
+	}
+	s := e.Sums[expert*cols : (expert+1)*cols]
+	for r := 0; r < rows; r++ {
+		row := x[r*cols : (r+1)*cols]
+		for i, v := range row {
+			s[i] += v * v
+		}
+	}
+	e.Counts[expert] += float32(rows)
+	return nil
+}
+
+// EndChunk counts one evaluated chunk of chunkSize tokens.
+func (c *Collector) EndChunk(chunkSize int) {
+	c.d.ChunkCount++
+	c.d.ChunkSize = chunkSize
+}
+
+// Data returns the accumulated matrix (shared, not copied).
+func (c *Collector) Data(dataset string) *Data {
+	if dataset != "" {
+		c.d.Datasets = []string{dataset}
+	}
+	return c.d
+}

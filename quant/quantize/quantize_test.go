@@ -14,6 +14,7 @@ import (
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/quant/imatrix"
 )
 
 // writeF32GGUF writes m as an all-F32 GGUF (what `ferry convert --type f32`
@@ -255,4 +256,91 @@ func relErr(a, b []float32) float64 {
 		return math.Sqrt(se)
 	}
 	return math.Sqrt(se / ss)
+}
+
+// TestImatrixFile quantizes stories260K with an importance matrix read from
+// a GGUF imatrix file: the tensors that have weighted paths change and
+// their importance-weighted error drops.
+func TestImatrixFile(t *testing.T) {
+	in := testdata.Path(t, "models", "stories260K", "stories260K.gguf")
+	src, err := gguf.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	c := imatrix.NewCollector()
+	for i := range src.Tensors {
+		ti := &src.Tensors[i]
+		if len(ti.Shape) != 2 {
+			continue
+		}
+		cols := int(ti.Shape[0])
+		x := make([]float32, 8*cols)
+		for j := range x {
+			// A few columns carry large activations.
+			x[j] = float32(math.Sin(float64(j*7919%1000))) * float32(1+9*((j%cols)%13/12))
+		}
+		c.Add(ti.Name, x, 8, cols, 0, 1)
+	}
+	dir := t.TempDir()
+	imPath := filepath.Join(dir, "imatrix.gguf")
+	if err := c.Data("synthetic").WriteGGUF(imPath); err != nil {
+		t.Fatal(err)
+	}
+	d, err := imatrix.Read(imPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := d.Values()
+	plain, weighted := filepath.Join(dir, "plain.gguf"), filepath.Join(dir, "weighted.gguf")
+	if _, err := File(in, plain, Options{FileType: quant.FileMostlyQ4_K_M}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := File(in, weighted, Options{FileType: quant.FileMostlyQ4_K_M, Imatrix: im}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := gguf.Open(plain)
+	w, _ := gguf.Open(weighted)
+	defer p.Close()
+	defer w.Close()
+	changed, better := 0, 0
+	for i := range p.Tensors {
+		pt, wt := &p.Tensors[i], &w.Tensors[i]
+		if pt.Type != wt.Type {
+			t.Fatalf("%s: type %s without imatrix, %s with", pt.Name, pt.Type, wt.Type)
+		}
+		weights := im[pt.Name]
+		if weights == nil || !quant.HasImatrix(pt.Type) {
+			continue
+		}
+		if string(p.TensorData(pt)) == string(w.TensorData(wt)) {
+			continue
+		}
+		changed++
+		orig, _ := src.Tensor(pt.Name)
+		x := f32s(src.TensorData(orig))
+		yp, yw := make([]float32, len(x)), make([]float32, len(x))
+		quant.Dequantize(pt.Type, p.TensorData(pt), yp)
+		quant.Dequantize(wt.Type, w.TensorData(wt), yw)
+		var ep, ew float64
+		for j := range x {
+			c := float64(weights[j%len(weights)])
+			ep += c * float64(x[j]-yp[j]) * float64(x[j]-yp[j])
+			ew += c * float64(x[j]-yw[j]) * float64(x[j]-yw[j])
+		}
+		if ew < ep {
+			better++
+		}
+	}
+	if changed < 20 || better < changed*3/4 {
+		t.Errorf("imatrix changed %d tensors, improved %d", changed, better)
+	}
+	// A matrix of the wrong size is an error naming the tensor.
+	bad := map[string][]float32{"blk.0.attn_q.weight": make([]float32, 3)}
+	if _, err := File(in, filepath.Join(dir, "bad.gguf"), Options{FileType: quant.FileMostlyQ4_K_M, Imatrix: bad}); err == nil || !strings.Contains(err.Error(), "blk.0.attn_q.weight") {
+		t.Errorf("wrong-size imatrix: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.gguf")); err == nil {
+		t.Error("failed run left an output file")
+	}
 }
