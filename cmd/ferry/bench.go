@@ -16,6 +16,7 @@ import (
 	"github.com/ferryhq/ferry/bench"
 	"github.com/ferryhq/ferry/doctor"
 	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/eval"
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/kernels"
 	"github.com/spf13/cobra"
@@ -23,13 +24,16 @@ import (
 
 type benchFlags struct {
 	prompt, gen, reps, depth, threads, batch, seed int
-	kvType                                       string
-	ollama, ollamaModel, openai, openaiModel     string
-	apiKey                                       string
-	concurrency                                  string
-	asJSON, asCSV                                bool
-	plot, out                                    string
-	noBandwidth                                  bool
+	kvType                                         string
+	ollama, ollamaModel, openai, openaiModel       string
+	apiKey                                         string
+	concurrency                                    string
+	asJSON, asCSV                                  bool
+	plot, out                                      string
+	noBandwidth                                    bool
+	sweep                                          bool
+	sweepTypes, text                               string
+	evalCtx, evalChunks                            int
 }
 
 func init() {
@@ -80,6 +84,11 @@ that many clients at once.`,
 	fl.StringVar(&f.plot, "plot", "", "write a bar chart of tokens/s to this .svg file")
 	fl.StringVarP(&f.out, "output", "o", "", "also save the JSON results to this file")
 	fl.BoolVar(&f.noBandwidth, "no-bandwidth", false, "skip the memory bandwidth measurement")
+	fl.BoolVar(&f.sweep, "quant-sweep", false, "quantize MODEL to common types and report size, speed, perplexity and KL divergence per type")
+	fl.StringVar(&f.sweepTypes, "types", strings.Join(bench.DefaultSweepTypes, ","), "types for --quant-sweep")
+	fl.StringVar(&f.text, "text", "", "evaluation text for --quant-sweep (default: a short built-in English text)")
+	fl.IntVar(&f.evalCtx, "eval-ctx", 512, "evaluation chunk length for --quant-sweep")
+	fl.IntVar(&f.evalChunks, "eval-chunks", 0, "evaluate at most this many chunks (0 = all)")
 
 	compare := &cobra.Command{
 		Use:   "compare A.json B.json",
@@ -115,6 +124,9 @@ func runBench(cmd *cobra.Command, args []string, f *benchFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if f.sweep {
+		return runSweep(ctx, cmd, args, f)
+	}
 	host := doctor.ProbeHost(doctor.RealEnv())
 	res := &bench.Results{Time: time.Now().UTC(), Machine: host}
 	spec := bench.Spec{PromptTokens: f.prompt, GenTokens: f.gen, Reps: f.reps, Seed: f.seed}
@@ -308,5 +320,38 @@ func benchCompare(w io.Writer, a, b string) error {
 	if matched == 0 {
 		return fmt.Errorf("the two runs share no (runtime, model, test) rows")
 	}
+	return nil
+}
+
+func runSweep(ctx context.Context, cmd *cobra.Command, args []string, f *benchFlags) error {
+	if len(args) != 1 {
+		return fmt.Errorf("--quant-sweep takes exactly one MODEL (a full-precision one: F32, F16 or BF16)")
+	}
+	text := eval.SampleText
+	if f.text != "" {
+		b, err := os.ReadFile(f.text)
+		if err != nil {
+			return err
+		}
+		text = string(b)
+	}
+	m, err := resolveModel(args[0])
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	spec := bench.Spec{PromptTokens: f.prompt, GenTokens: f.gen, Reps: f.reps, Seed: f.seed}
+	rows, err := bench.Sweep(ctx, m, bench.SweepOptions{
+		Types: strings.Split(f.sweepTypes, ","), Text: text, Ctx: f.evalCtx, Chunks: f.evalChunks, Spec: spec,
+		Engine: engine.Options{Threads: f.threads, BatchSize: f.batch, KVCacheType: f.kvType},
+		Log:    cmd.ErrOrStderr(),
+	})
+	if err != nil {
+		return err
+	}
+	if f.asJSON {
+		return printJSON(cmd.OutOrStdout(), map[string]any{"model": args[0], "machine": doctor.ProbeHost(doctor.RealEnv()), "rows": rows})
+	}
+	bench.SweepTable(cmd.OutOrStdout(), rows, spec)
 	return nil
 }
