@@ -16,6 +16,7 @@ import (
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/safetensors"
 )
 
 var oracles = []string{"llama2", "llama3", "mistral", "mixtral", "qwen2", "qwen3", "qwen3moe", "gemma", "gemma2", "gemma3", "phi3"}
@@ -391,7 +392,7 @@ func TestMLXRoundTrip(t *testing.T) {
 		from *model.Model
 		typ  string
 		tol  float64 // relative to the group's range
-	}{{m, "f32", 0}, {g, "f32", 0}, {m, "f16", 1e-3}, {m, "mlx-q4", 1.0 / 15 * 1.01}, {g, "mlx-q8", 1.0 / 255 * 1.01}} {
+	}{{m, "f32", 0}, {g, "f32", 0}, {m, "f16", 1e-3}, {m, "mlx-q4", 1.5 / 15}, {g, "mlx-q8", 1.5 / 255}} {
 		dir := filepath.Join(t.TempDir(), "mlx")
 		if err := MLXFolder(c.from, dir, MLXOptions{Type: c.typ}); err != nil {
 			t.Fatal(err)
@@ -505,5 +506,52 @@ func BenchmarkConvertSynthetic(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestMLXMatchesReference: stories260K-hf written as mlx-q4 / mlx-q8 holds
+// exactly the tensors of the shared MLX folders (which follow MLX's own
+// quantizer), and a config mlx-lm reads.
+func TestMLXMatchesReference(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "models", "stories260K-hf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, c := range []struct{ typ, ref string }{{"mlx-q4", "stories260K-mlx-4bit"}, {"mlx-q8", "stories260K-mlx-8bit"}} {
+		dir := filepath.Join(t.TempDir(), "out")
+		if err := MLXFolder(m, dir, MLXOptions{Type: c.typ, GroupSize: 64}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := safetensors.OpenDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := safetensors.OpenDir(testdata.Path(t, "models", c.ref))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Names(), want.Names()) {
+			t.Errorf("%s: tensor names differ:\n%v\n%v", c.typ, got.Names(), want.Names())
+		}
+		for _, n := range want.Names() {
+			a, ok := got.Get(n)
+			b, _ := want.Get(n)
+			if !ok || a.DType != b.DType || !reflect.DeepEqual(a.Shape, b.Shape) || !bytes.Equal(a.Data(), b.Data()) {
+				t.Errorf("%s: %s differs from %s", c.typ, n, c.ref)
+			}
+		}
+		var cfg, refCfg map[string]any
+		if err := safetensors.ReadJSON(filepath.Join(dir, "config.json"), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		safetensors.ReadJSON(filepath.Join(testdata.Path(t, "models", c.ref), "config.json"), &refCfg)
+		for _, k := range []string{"model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings", "quantization", "rope_theta", "rms_norm_eps"} {
+			if !reflect.DeepEqual(cfg[k], refCfg[k]) {
+				t.Errorf("%s: config %s = %v, reference %v", c.typ, k, cfg[k], refCfg[k])
+			}
+		}
+		got.Close()
+		want.Close()
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/model"
@@ -96,19 +98,17 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 		floatType = quant.BF16
 	case "f32":
 		floatType = quant.F32
-	case "mlx-q4", "q4":
-		bits = 4
-	case "mlx-q8", "q8":
-		bits = 8
+	case "mlx-q2", "mlx-q3", "mlx-q4", "mlx-q5", "mlx-q6", "mlx-q8":
+		bits = int(typ[len(typ)-1] - '0')
 	default:
-		return fmt.Errorf("--type %s: MLX output types are f16, bf16, f32, mlx-q4, mlx-q8", opt.Type)
+		return fmt.Errorf("--type %s: MLX output types are f16, bf16, f32 and mlx-q2, mlx-q3, mlx-q4, mlx-q5, mlx-q6, mlx-q8 (affine)", opt.Type)
 	}
 	gs := opt.GroupSize
 	if gs == 0 {
 		gs = 64
 	}
-	if bits > 0 && (gs < 32 || gs%32 != 0) {
-		return fmt.Errorf("--group-size %d: must be a positive multiple of 32", gs)
+	if bits > 0 && gs != 32 && gs != 64 && gs != 128 {
+		return fmt.Errorf("--group-size %d: MLX supports 32, 64 and 128", gs)
 	}
 	if m.Tensor("rope_freqs.weight") != nil {
 		return fmt.Errorf("%s: Llama 3 rope scaling (rope_freqs.weight) cannot be written to an MLX config yet", m.Path)
@@ -171,18 +171,18 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 		// The three tensors of a quantized weight are written from one
 		// quantization; it runs when the first of them is written (largest
 		// element first: the U32 codes) and is kept until the last one.
-		q := &mlxQuantized{t: t, perm: perm, bits: bits, gs: gs, workers: workerCount(workers), ctx: ctx}
+		q := &mlxQuantized{t: t, perm: perm, bits: bits, gs: gs, dtype: floatType, workers: workerCount(workers), ctx: ctx}
 		groups := uint64(cols / gs)
 		if err := w.Add(hf, safetensors.U32, []uint64{uint64(rows), uint64(cols * bits / 32)}, q.writer(0)); err != nil {
 			return err
 		}
-		if err := w.Add(base+".scales", safetensors.F16, []uint64{uint64(rows), groups}, q.writer(1)); err != nil {
+		if err := w.Add(base+".scales", stType(floatType), []uint64{uint64(rows), groups}, q.writer(1)); err != nil {
 			return err
 		}
-		if err := w.Add(base+".biases", safetensors.F16, []uint64{uint64(rows), groups}, q.writer(2)); err != nil {
+		if err := w.Add(base+".biases", stType(floatType), []uint64{uint64(rows), groups}, q.writer(2)); err != nil {
 			return err
 		}
-		total += int64(rows*cols*bits/8) + 4*int64(rows)*int64(groups)
+		total += int64(rows*cols*bits/8) + 2*int64(floatType.BytesPerBlock())*int64(rows)*int64(groups)
 	}
 	cfg, err := mlxConfig(m, cls, floatType, bits, gs)
 	if err != nil {
@@ -254,6 +254,7 @@ type mlxQuantized struct {
 	perm    []int
 	bits    int
 	gs      int
+	dtype   quant.Type // of the scales and biases, and the cast before quantizing
 	workers int
 	ctx     context.Context
 	parts   [3][]byte
@@ -272,10 +273,21 @@ func (q *mlxQuantized) writer(part int) func(io.Writer) error {
 			}
 			vals := make([]float32, len(f32)/4)
 			for i := range vals {
-				vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(f32[4*i:]))
+				v := math.Float32frombits(binary.LittleEndian.Uint32(f32[4*i:]))
+				// mlx-lm casts the model to its dtype before quantizing.
+				switch q.dtype {
+				case quant.F16:
+					v = quant.F16ToF32(quant.F32ToF16(v))
+				case quant.BF16:
+					v = quant.BF16ToF32(quant.F32ToBF16(v))
+				}
+				vals[i] = v
 			}
 			rows, cols := int(q.t.Shape[1]), int(q.t.Shape[0])
-			q.parts[0], q.parts[1], q.parts[2] = MLXQuantize(vals, rows, cols, q.gs, q.bits)
+			q.parts[0], q.parts[1], q.parts[2], err = mlxQuantizeRows(vals, rows, cols, q.gs, q.bits, q.dtype, q.workers)
+			if err != nil {
+				return fmt.Errorf("tensor %q: %v", q.t.Name, err)
+			}
 			q.left = 3
 		}
 		b := q.parts[part]
@@ -286,42 +298,41 @@ func (q *mlxQuantized) writer(part int) func(io.Writer) error {
 	}
 }
 
-// MLXQuantize quantizes rows×cols values with MLX's affine scheme: per
-// group of gs, scale = (max-min)/(2^bits-1) and bias = min (both stored as
-// F16), codes q = round((w-bias)/scale) packed low bits first into uint32
-// words. It returns codes, scales and biases as little-endian bytes.
-func MLXQuantize(w []float32, rows, cols, gs, bits int) (codes, scales, biases []byte) {
-	groups := cols / gs
-	codes = make([]byte, rows*cols*bits/8)
-	scales = make([]byte, 2*rows*groups)
-	biases = make([]byte, 2*rows*groups)
-	maxq := float32(int(1)<<bits - 1)
-	parallel(rows*groups, runtimeWorkers(), func(g0, g1 int) {
-		for g := g0; g < g1; g++ {
-			vals := w[g*gs : (g+1)*gs]
-			lo, hi := vals[0], vals[0]
-			for _, v := range vals {
-				lo, hi = min(lo, v), max(hi, v)
-			}
-			scale := (hi - lo) / maxq
-			if scale < 1e-7 {
-				scale = 1e-7
-			}
-			sh, bh := quant.F32ToF16(scale), quant.F32ToF16(lo)
-			binary.LittleEndian.PutUint16(scales[2*g:], sh)
-			binary.LittleEndian.PutUint16(biases[2*g:], bh)
-			s, b := quant.F16ToF32(sh), quant.F16ToF32(bh)
-			for i, v := range vals {
-				q := float32(math.RoundToEven(float64((v - b) / s)))
-				q = min(max(q, 0), maxq)
-				bit := (g*gs + i) * bits
-				code := uint32(q)
-				// bits is 4 or 8: a code never straddles a byte.
-				codes[bit>>3] |= byte(code << (bit & 7))
-			}
+// mlxQuantizeRows runs quant.MLXQuantize (MLX's own affine algorithm) on
+// row ranges in parallel and joins the results.
+func mlxQuantizeRows(w []float32, rows, cols, gs, bits int, dtype quant.Type, workers int) (codes, scales, biases []byte, err error) {
+	rowCodes := quant.MLXPackedRowBytes(cols, bits)
+	rowScales := cols / gs * dtype.BytesPerBlock()
+	codes = make([]byte, rows*rowCodes)
+	scales = make([]byte, rows*rowScales)
+	biases = make([]byte, rows*rowScales)
+	var mu sync.Mutex
+	parallelRows(rows, workers, func(r0, r1 int) {
+		c, s, b, e := quant.MLXQuantize(w[r0*cols:r1*cols], cols, gs, bits, dtype)
+		if e != nil {
+			mu.Lock()
+			err = e
+			mu.Unlock()
+			return
 		}
+		copy(codes[r0*rowCodes:], c)
+		copy(scales[r0*rowScales:], s)
+		copy(biases[r0*rowScales:], b)
 	})
-	return codes, scales, biases
+	return codes, scales, biases, err
+}
+
+// parallelRows splits rows over workers goroutines.
+func parallelRows(rows, workers int, f func(r0, r1 int)) {
+	workers = max(1, min(workers, rows))
+	var wg sync.WaitGroup
+	chunk := (rows + workers - 1) / workers
+	for r0 := 0; r0 < rows; r0 += chunk {
+		r1 := min(r0+chunk, rows)
+		wg.Add(1)
+		go func() { defer wg.Done(); f(r0, r1) }()
+	}
+	wg.Wait()
 }
 
 func mlxConfig(m *model.Model, cls [2]string, floatType quant.Type, bits, gs int) ([]byte, error) {
@@ -362,10 +373,10 @@ func mlxConfig(m *model.Model, cls [2]string, floatType quant.Type, bits, gs int
 		cfg["max_position_embeddings"] = v
 	}
 	if v, ok := m.ArchFloat("attention.layer_norm_rms_epsilon"); ok {
-		cfg["rms_norm_eps"] = float64(float32(v))
+		cfg["rms_norm_eps"] = shortest(v)
 	}
 	if v, ok := m.ArchFloat("rope.freq_base"); ok {
-		cfg["rope_theta"] = float64(float32(v))
+		cfg["rope_theta"] = shortest(v)
 	} else {
 		cfg["rope_theta"] = 10000.0
 	}
@@ -390,6 +401,14 @@ func mlxConfig(m *model.Model, cls [2]string, floatType quant.Type, bits, gs int
 		cfg["quantization_config"] = q
 	}
 	return json.MarshalIndent(cfg, "", "  ")
+}
+
+// shortest is the float64 whose decimal form is the shortest one that reads
+// back as the same float32 (GGUF stores these as float32): 1e-05, not
+// 9.999999747378752e-06.
+func shortest(v float64) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', -1, 32), 64)
+	return f
 }
 
 // copyTokenizerFiles copies the tokenizer files of a source folder (mlx-lm
