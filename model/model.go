@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/synthetic"
 )
 
 // Format names a source file format.
@@ -140,6 +141,14 @@ func register(f Format, detect func(path string) bool, load func(path string) (*
 
 // Open detects the format of path (a file or a folder) and loads it.
 func Open(path string) (*Model, error) {
+	if synthetic.IsSynthetic(path) {
+		// "synthetic:PRESET[:TYPE]": a generated, cached random-weight GGUF.
+		p, err := synthetic.Resolve(path)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err

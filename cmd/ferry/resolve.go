@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/store"
+	"github.com/ferryhq/ferry/synthetic"
 )
 
 // resolveModel turns a MODEL argument into an open model: a path to a file
@@ -28,6 +29,9 @@ func resolveModelPath(arg string) (string, error) {
 	}
 	if _, err := os.Stat(arg); err == nil {
 		return arg, nil
+	}
+	if synthetic.IsSynthetic(arg) {
+		return synthetic.Resolve(arg)
 	}
 	path, _, err := store.Resolve(arg)
 	if err != nil {
