@@ -1,9 +1,12 @@
 package model
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/testdata"
@@ -203,3 +206,28 @@ func TestMLXDequantizeOddBits(t *testing.T) {
 }
 
 func jsonNum(s string) any { return jsonNumber(s) }
+
+func TestMLXBadInput(t *testing.T) {
+	src := testdata.Path(t, "models", "stories260K-mlx-4bit")
+	dir := copyDir(t, src)
+	cfg, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	write := func(old, new string) {
+		os.WriteFile(filepath.Join(dir, "config.json"), bytes.ReplaceAll(cfg, []byte(old), []byte(new)), 0o644)
+	}
+	write(`"bits": 4`, `"bits": 3`)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "3-bit") {
+		t.Errorf("wrong bits: %v", err)
+	}
+	write(`"bits": 4`, `"bits": 7`)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "7-bit") {
+		t.Errorf("unsupported bits: %v", err)
+	}
+	write(`"mode": "affine"`, `"mode": "mxfp4"`)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "mxfp4") {
+		t.Errorf("mode: %v", err)
+	}
+	write(`"group_size": 64`, `"group_size": 32`)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), ".scales has shape") {
+		t.Errorf("group size: %v", err)
+	}
+}
