@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -168,7 +169,16 @@ func TestOutputs(t *testing.T) {
 	if err := CSV(&cb, res); err != nil || !strings.Contains(cb.String(), "ferry,a<b,tg128,40.000,1.000") {
 		t.Errorf("csv: %v\n%s", err, cb.String())
 	}
-	if err := SVG(&sb, res); err != nil || !strings.Contains(sb.String(), "a&lt;b") || !strings.HasPrefix(sb.String(), "<svg") {
+	res.Rows[0].LatencyMs = []float64{1, 2, 3, 4, 5, 6, 7, 8}
+	if err := SVG(&sb, res); err != nil || !strings.Contains(sb.String(), "a&lt;b") || !strings.HasPrefix(sb.String(), "<svg") || !strings.Contains(sb.String(), "<polyline") {
 		t.Errorf("svg: %v\n%s", err, sb.String())
+	}
+	var pb bytes.Buffer
+	if err := PNG(&pb, res); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&pb)
+	if err != nil || img.Bounds().Dx() < 400 || img.Bounds().Dy() < 200 {
+		t.Fatalf("png: %v %v", err, img.Bounds())
 	}
 }

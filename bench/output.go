@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 )
 
 // Table renders rows as a Markdown-style table, one layout for every
@@ -58,46 +57,4 @@ func CSV(w io.Writer, res *Results) error {
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// SVG draws a bar chart of tokens/s per row, the comparison people look at.
-func SVG(w io.Writer, res *Results) error {
-	const barH, gap, left, width = 22, 8, 330, 420
-	h := len(res.Rows)*(barH+gap) + 60
-	max := 0.0
-	for _, r := range res.Rows {
-		if r.TokensPerSec.Mean > max {
-			max = r.TokensPerSec.Mean
-		}
-	}
-	if max == 0 {
-		max = 1
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", left+width+120, h)
-	fmt.Fprintf(&b, `<text x="10" y="20" font-size="14" font-weight="bold">tokens per second (mean ± sd)</text>`+"\n")
-	colors := map[string]string{"ferry": "#2b7bb9", "ollama": "#e07b39", "openai": "#5a9e4b"}
-	for i, r := range res.Rows {
-		y := 40 + i*(barH+gap)
-		bw := r.TokensPerSec.Mean / max * width
-		c := colors[r.Runtime]
-		if c == "" {
-			c = "#888"
-		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+15, xmlEscape(r.Runtime+" "+r.Model+" "+r.Test))
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, bw, barH, c)
-		sd := r.TokensPerSec.SD / max * width
-		if sd > 0 {
-			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="black"/>`+"\n", float64(left)+bw-sd, float64(left)+bw+sd, y+barH/2, y+barH/2)
-		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.1f</text>`+"\n", float64(left)+bw+sd+6, y+15, r.TokensPerSec.Mean)
-	}
-	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func xmlEscape(s string) string {
-	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
-	return r.Replace(s)
 }

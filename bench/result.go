@@ -49,9 +49,12 @@ type Row struct {
 	// BandwidthPct is decode's weight traffic as a share of the memory
 	// bandwidth measured in the same run (ferry's engine only).
 	BandwidthPct float64 `json:"bandwidth_pct,omitempty"`
-	Errors       int     `json:"errors"`
-	Requests     int     `json:"requests"`
-	Note         string  `json:"note,omitempty"`
+	// LatencyMs holds the inter-token latencies behind TokenLatency, for
+	// the plot's CDF; not saved in JSON.
+	LatencyMs []float64 `json:"-"`
+	Errors    int       `json:"errors"`
+	Requests  int       `json:"requests"`
+	Note      string    `json:"note,omitempty"`
 }
 
 // Results is a whole benchmark run, with the machine it ran on so two runs

@@ -103,6 +103,7 @@ func Run(ctx context.Context, target Target, spec Spec) ([]Row, error) {
 	tgRow.TokensPerSec = NewStat(tg)
 	tgRow.TTFTms = NewStat(ttft)
 	tgRow.TokenLatency = NewPercentiles(gaps)
+	tgRow.LatencyMs = millis(gaps)
 	return []Row{ppRow, tgRow}, nil
 }
 
@@ -157,7 +158,16 @@ func RunLoad(ctx context.Context, target Target, spec Spec, levels []int) ([]Row
 		row.TTFTLatency = NewPercentiles(ttfts)
 		row.TTFTms = Stat{Mean: row.TTFTLatency.P50, N: len(ttfts)}
 		row.TokenLatency = NewPercentiles(gaps)
+		row.LatencyMs = millis(gaps)
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+func millis(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = float64(d) / float64(time.Millisecond)
+	}
+	return out
 }

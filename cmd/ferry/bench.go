@@ -81,7 +81,7 @@ that many clients at once.`,
 	fl.StringVar(&f.concurrency, "concurrency", "", "load mode: comma-separated client counts, e.g. 1,4,8,16 (HTTP targets)")
 	fl.BoolVar(&f.asJSON, "json", false, "print results as JSON")
 	fl.BoolVar(&f.asCSV, "csv", false, "print results as CSV")
-	fl.StringVar(&f.plot, "plot", "", "write a bar chart of tokens/s to this .svg file")
+	fl.StringVar(&f.plot, "plot", "", "write a chart (tokens/s bars, latency CDF) to this .svg or .png file")
 	fl.StringVarP(&f.out, "output", "o", "", "also save the JSON results to this file")
 	fl.BoolVar(&f.noBandwidth, "no-bandwidth", false, "skip the memory bandwidth measurement")
 	fl.BoolVar(&f.sweep, "quant-sweep", false, "quantize MODEL to common types and report size, speed, perplexity and KL divergence per type")
@@ -243,15 +243,20 @@ func benchOutput(w io.Writer, res *bench.Results, f *benchFlags) error {
 		}
 	}
 	if f.plot != "" {
-		if ext := strings.ToLower(filepath.Ext(f.plot)); ext != ".svg" {
-			return fmt.Errorf("--plot writes SVG: name the file .svg (got %q)", ext)
+		draw := bench.SVG
+		switch ext := strings.ToLower(filepath.Ext(f.plot)); ext {
+		case ".svg":
+		case ".png":
+			draw = bench.PNG
+		default:
+			return fmt.Errorf("--plot writes .svg or .png files (got %q)", f.plot)
 		}
 		pf, err := atomicfile.Create(f.plot)
 		if err != nil {
 			return err
 		}
 		defer pf.Abort()
-		if err := bench.SVG(pf, res); err != nil {
+		if err := draw(pf, res); err != nil {
 			return err
 		}
 		if err := pf.Commit(); err != nil {
