@@ -344,3 +344,39 @@ func TestImatrixFile(t *testing.T) {
 		t.Error("failed run left an output file")
 	}
 }
+
+func TestFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := File(filepath.Join(dir, "missing.gguf"), filepath.Join(dir, "o.gguf"), Options{FileType: quant.FileMostlyQ4_K_M}); err == nil {
+		t.Error("missing input accepted")
+	}
+	notGGUF := filepath.Join(dir, "x.gguf")
+	os.WriteFile(notGGUF, []byte("not a gguf file at all"), 0o644)
+	if _, err := File(notGGUF, filepath.Join(dir, "o.gguf"), Options{FileType: quant.FileMostlyQ4_K_M}); err == nil {
+		t.Error("garbage input accepted")
+	}
+	in := testdata.Path(t, "models", "stories260K", "stories260K.gguf")
+	if _, err := File(in, filepath.Join(dir, "o.gguf"), Options{FileType: quant.FileType(99)}); err == nil {
+		t.Error("file type 99 accepted")
+	}
+	if _, err := File(in, filepath.Join(dir, "no", "such", "dir.gguf"), Options{FileType: quant.FileMostlyQ6_K}); err == nil {
+		t.Error("unwritable output accepted")
+	}
+	// Requantizing needs --allow-requantize, then works.
+	q := filepath.Join(dir, "q6.gguf")
+	if _, err := File(in, q, Options{FileType: quant.FileMostlyQ6_K}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := File(q, filepath.Join(dir, "q4.gguf"), Options{FileType: quant.FileMostlyQ4_K_M}); err == nil || !strings.Contains(err.Error(), "requantiz") {
+		t.Errorf("requantizing without permission: %v", err)
+	}
+	if _, err := File(q, filepath.Join(dir, "q4.gguf"), Options{FileType: quant.FileMostlyQ4_K_M, AllowRequantize: true}); err != nil {
+		t.Errorf("requantizing with permission: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
