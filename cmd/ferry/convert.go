@@ -65,7 +65,9 @@ type appended, next to SRC (or in the current directory if that is read-only).`,
 					return
 				}
 				if bar == nil {
-					bar = progressbar.DefaultBytes(total, "converting")
+					bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(os.Stderr),
+						progressbar.OptionSetDescription("converting"), progressbar.OptionShowBytes(true),
+						progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 				}
 				bar.Set64(done)
 			}
@@ -102,7 +104,6 @@ type appended, next to SRC (or in the current directory if that is read-only).`,
 			}
 			if bar != nil {
 				bar.Finish()
-				fmt.Fprintln(stderr)
 			}
 			if err != nil {
 				return err
