@@ -54,8 +54,8 @@ func HasWeights(dir string) bool {
 
 // OpenDir opens the safetensors weights of a folder. With an index file the
 // shards it names are opened and every tensor it lists must be found in the
-// shard it names; without one, model.safetensors or else every *.safetensors
-// file in the folder is opened. A tensor name found in two files is an
+// shard it names; without one, model.safetensors, else every
+// model*.safetensors, else every *.safetensors file in the folder is opened. A tensor name found in two files is an
 // error.
 func OpenDir(dir string) (*Set, error) {
 	s := &Set{Dir: dir, Metadata: map[string]string{}, byName: map[string]setEntry{}}
@@ -94,7 +94,12 @@ func OpenDir(dir string) (*Set, error) {
 	} else if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
 		files = []string{"model.safetensors"}
 	} else {
-		m, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+		// Like llama.cpp, prefer model*.safetensors: Mistral repositories
+		// also ship consolidated.safetensors with the same weights.
+		m, _ := filepath.Glob(filepath.Join(dir, "model*.safetensors"))
+		if len(m) == 0 {
+			m, _ = filepath.Glob(filepath.Join(dir, "*.safetensors"))
+		}
 		for _, p := range m {
 			files = append(files, filepath.Base(p))
 		}
