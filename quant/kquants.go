@@ -49,20 +49,27 @@ func makeQxQuants(n, nmax int, x []float32, L []int8, rmseType int, qw []float32
 		rmseType = -rmseType
 		returnEarly = true
 	}
-	weight := func(i int) float32 {
+	// The weights do not change between the scale trials: compute them once.
+	var wbuf [64]float32
+	wts := wbuf[:n]
+	if n > len(wbuf) {
+		wts = make([]float32, n)
+	}
+	for i := 0; i < n; i++ {
 		switch {
 		case qw != nil:
-			return qw[i]
+			wts[i] = qw[i]
 		case rmseType == 1:
-			return float32(x[i] * x[i])
+			wts[i] = float32(x[i] * x[i])
 		case rmseType == 2:
-			return 1
+			wts[i] = 1
 		case rmseType == 3:
-			return abs32(x[i])
+			wts[i] = abs32(x[i])
 		default:
-			return sqrt32(abs32(x[i]))
+			wts[i] = sqrt32(abs32(x[i]))
 		}
 	}
+	weight := func(i int) float32 { return wts[i] }
 	var sumlx, suml2 float32
 	for i := 0; i < n; i++ {
 		l := clampInt(nearestInt(float32(iscale*x[i])), -nmax, nmax-1)
@@ -264,12 +271,19 @@ func makeQkx2Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 // makeQkx3Quants is ggml's make_qkx3_quants (importance-weighted paths);
 // weights nil means x².
 func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float32, Laux []uint8, rmin, rdelta float32, nstep int, useMad bool) float32 {
-	wt := func(i int) float32 {
-		if weights != nil {
-			return weights[i]
-		}
-		return float32(x[i] * x[i])
+	var wbuf [64]float32
+	wts := wbuf[:n]
+	if n > len(wbuf) {
+		wts = make([]float32, n)
 	}
+	for i := 0; i < n; i++ {
+		if weights != nil {
+			wts[i] = weights[i]
+		} else {
+			wts[i] = float32(x[i] * x[i])
+		}
+	}
+	wt := func(i int) float32 { return wts[i] }
 	min := x[0]
 	max := x[0]
 	sumW := wt(0)
