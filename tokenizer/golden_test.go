@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/ferryhq/ferry/gguf"
@@ -32,13 +33,26 @@ func fromKVs(t testing.TB, kvs []gguf.KV) *Tokenizer {
 	return tok
 }
 
+var (
+	hfCacheMu sync.Mutex
+	hfCache   = map[string]*Tokenizer{}
+)
+
+// hfTokenizer builds (once per test binary) the tokenizer of a HF folder.
 func hfTokenizer(t testing.TB, dir string) *Tokenizer {
 	t.Helper()
+	hfCacheMu.Lock()
+	defer hfCacheMu.Unlock()
+	if tok, ok := hfCache[dir]; ok {
+		return tok
+	}
 	kvs, err := HFMetadata(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fromKVs(t, kvs)
+	tok := fromKVs(t, kvs)
+	hfCache[dir] = tok
+	return tok
 }
 
 type textIDs struct {

@@ -145,22 +145,17 @@ func looksSpecial(s string) bool {
 
 func (h *hfReader) gpt2() ([]gguf.KV, error) {
 	tj := h.tokJSON
-	vocab := make(map[int64]string, len(tj.Model.Vocab)+len(tj.AddedTokens))
 	maxID := int64(-1)
 	for s, id := range tj.Model.Vocab {
-		if id < 0 || id >= 1<<31-1 {
+		if id < 0 || id >= 1<<24 {
 			return nil, fmt.Errorf("%s: tokenizer.json: token %q has id %d", h.dir, s, id)
 		}
-		vocab[id] = s
 		maxID = max(maxID, id)
 	}
-	added := map[int64]hfAddedToken{}
 	for _, a := range tj.AddedTokens {
-		if a.ID < 0 {
+		if a.ID < 0 || a.ID >= 1<<24 {
 			return nil, fmt.Errorf("%s: tokenizer.json: added token %q has id %d", h.dir, a.Content, a.ID)
 		}
-		vocab[int64(a.ID)] = a.Content
-		added[int64(a.ID)] = a
 		maxID = max(maxID, int64(a.ID))
 	}
 	n := maxID + 1
@@ -175,21 +170,24 @@ func (h *hfReader) gpt2() ([]gguf.KV, error) {
 	}
 	tokens := make([]string, n)
 	types := make([]int32, n)
-	for i := int64(0); i < n; i++ {
-		s, ok := vocab[i]
-		switch {
-		case !ok:
+	present := make([]bool, n)
+	for s, id := range tj.Model.Vocab {
+		tokens[id], types[id], present[id] = s, int32(TypeNormal), true
+	}
+	for _, a := range tj.AddedTokens {
+		s := a.Content
+		if a.Special || looksSpecial(s) {
+			types[a.ID] = int32(TypeControl)
+		} else {
+			// llama.cpp pre-normalizes user-defined spaces.
+			s = strings.ReplaceAll(s, "▁", " ")
+			types[a.ID] = int32(TypeUserDefined)
+		}
+		tokens[a.ID], present[a.ID] = s, true
+	}
+	for i := range tokens {
+		if !present[i] {
 			tokens[i], types[i] = fmt.Sprintf("[PAD%d]", i), int32(TypeUnused)
-		case added[i].Content == s && isAdded(added, i):
-			if added[i].Special || looksSpecial(s) {
-				types[i] = int32(TypeControl)
-			} else {
-				s = strings.ReplaceAll(s, "▁", " ")
-				types[i] = int32(TypeUserDefined)
-			}
-			tokens[i] = s
-		default:
-			tokens[i], types[i] = s, int32(TypeNormal)
 		}
 	}
 	pre, custom, err := preNameFromJSON(tj.PreTokenizer)
@@ -217,11 +215,6 @@ func (h *hfReader) gpt2() ([]gguf.KV, error) {
 	return kvs, nil
 }
 
-func isAdded(added map[int64]hfAddedToken, id int64) bool {
-	_, ok := added[id]
-	return ok
-}
-
 func strKV(k, v string) gguf.KV { return gguf.KV{Key: k, Type: gguf.TypeString, Value: v} }
 
 // parseMerges accepts both merge forms: "a b" strings and [a, b] pairs
@@ -231,23 +224,21 @@ func parseMerges(raw json.RawMessage) ([]string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("model.merges: %w", err)
+	var strs []string
+	if err := json.Unmarshal(raw, &strs); err == nil {
+		return strs, nil
 	}
-	out := make([]string, 0, len(list))
-	for i, item := range list {
-		var s string
-		if err := json.Unmarshal(item, &s); err == nil {
-			out = append(out, s)
-			continue
+	var pairs [][]string
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		return nil, fmt.Errorf("model.merges: want a list of \"a b\" strings or of [a, b] pairs: %w", err)
+	}
+	out := make([]string, len(pairs))
+	enc := func(p string) string { return strings.ReplaceAll(p, " ", "Ġ") }
+	for i, pair := range pairs {
+		if len(pair) != 2 {
+			return nil, fmt.Errorf("model.merges[%d]: want a pair, got %d strings", i, len(pair))
 		}
-		var pair []string
-		if err := json.Unmarshal(item, &pair); err != nil || len(pair) != 2 {
-			return nil, fmt.Errorf("model.merges[%d]: want a string or a pair of strings", i)
-		}
-		enc := func(p string) string { return strings.ReplaceAll(p, " ", "Ġ") }
-		out = append(out, enc(pair[0])+" "+enc(pair[1]))
+		out[i] = enc(pair[0]) + " " + enc(pair[1])
 	}
 	return out, nil
 }
@@ -643,6 +634,10 @@ func (h *hfReader) sentencepiece(path string) ([]gguf.KV, error) {
 	if err != nil {
 		return nil, err
 	}
+	return h.spModelKVs(sp, path)
+}
+
+func (h *hfReader) spModelKVs(sp *SPModel, path string) ([]gguf.KV, error) {
 	if sp.ModelType != 2 {
 		return nil, fmt.Errorf("%s: sentencepiece model type %d is not BPE (unigram vocabularies are not supported)", path, sp.ModelType)
 	}
@@ -678,8 +673,10 @@ func (h *hfReader) sentencepiece(path string) ([]gguf.KV, error) {
 		tokens[i], scores[i], types[i] = p.Piece, p.Score, int32(ty)
 	}
 	var addedJSON map[string]int64
-	if err := h.readJSON("added_tokens.json", &addedJSON); err != nil {
-		return nil, err
+	if h.dir != "" {
+		if err := h.readJSON("added_tokens.json", &addedJSON); err != nil {
+			return nil, err
+		}
 	}
 	for k, id := range addedJSON {
 		if id >= 0 && id < n {
