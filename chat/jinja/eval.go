@@ -29,6 +29,8 @@ const (
 	defaultMaxDepth  = 200
 	// maxRange is jinja2's sandbox limit on range() sizes.
 	maxRange = 100000
+	// maxListLen bounds lists built by + and *.
+	maxListLen = 1 << 22
 )
 
 type scope struct {
@@ -1178,6 +1180,9 @@ func (r *renderer) binop(op string, a, b Value) (Value, error) {
 			return nil, typeErr("can only concatenate str (not \"%s\") to str", typeName(b))
 		case *List:
 			if y, ok := b.(*List); ok && x.Tuple == y.Tuple {
+				if len(x.Items)+len(y.Items) > maxListLen {
+					return nil, runtimeErr("OutputTooLarge", "list longer than %d items", maxListLen)
+				}
 				out := &List{Tuple: x.Tuple, Items: make([]Value, 0, len(x.Items)+len(y.Items))}
 				out.Items = append(append(out.Items, x.Items...), y.Items...)
 				return out, nil
@@ -1337,7 +1342,7 @@ func (r *renderer) repeatList(l *List, n int64) (Value, error) {
 	if n <= 0 || len(l.Items) == 0 {
 		return out, nil
 	}
-	if n*int64(len(l.Items)) > maxRange*10 {
+	if n > maxListLen || n*int64(len(l.Items)) > maxListLen {
 		return nil, runtimeErr("OverflowError", "list too large")
 	}
 	for i := int64(0); i < n; i++ {

@@ -180,6 +180,9 @@ func init() {
 			}
 			s := str(v) + "\n"
 			lines := pySplitLines(s)
+			if len(ind)*len(lines)+len(s) > r.opts.MaxOutput {
+				return nil, runtimeErr("OutputTooLarge", "string exceeds %d bytes", r.opts.MaxOutput)
+			}
 			var b strings.Builder
 			for i, ln := range lines {
 				if i > 0 {
@@ -428,8 +431,7 @@ func init() {
 				return nil, err
 			}
 			out := &List{}
-			var seen []Value
-		outer:
+			seen := map[dictKey]bool{}
 			for _, it := range items {
 				k := it
 				if attr != nil {
@@ -440,12 +442,14 @@ func init() {
 				if !cs {
 					k = lowerIfStr(k)
 				}
-				for _, s := range seen {
-					if equal(s, k) {
-						continue outer
-					}
+				dk, err := keyOf(k)
+				if err != nil {
+					return nil, err
 				}
-				seen = append(seen, k)
+				if seen[dk] {
+					continue
+				}
+				seen[dk] = true
 				out.Items = append(out.Items, it)
 			}
 			return out, nil
@@ -885,6 +889,13 @@ func percentFormat(f string, args Value) (Value, error) {
 		for i < len(f) && strings.IndexByte("#0- +0123456789.", f[i]) >= 0 {
 			spec += string(f[i])
 			i++
+		}
+		if digits := strings.FieldsFunc(spec, func(r rune) bool { return r < '0' || r > '9' }); len(digits) > 0 {
+			for _, d := range digits {
+				if n, err := strconv.Atoi(d); err != nil || n > 1<<20 {
+					return nil, runtimeErr("ValueError", "format width or precision too large")
+				}
+			}
 		}
 		if i >= len(f) {
 			return nil, runtimeErr("ValueError", "incomplete format")

@@ -346,20 +346,29 @@ func str(v Value) string {
 // repr is Python's repr(v).
 func repr(v Value) string {
 	var b strings.Builder
-	writeRepr(&b, v, 0)
+	w := reprWriter{b: &b, onPath: map[any]bool{}}
+	w.write(v)
 	return b.String()
 }
 
-func writeRepr(b *strings.Builder, v Value, depth int) {
-	if depth > 200 {
-		b.WriteString("...")
+// maxRepr bounds repr output: values can share sub-lists, so a small
+// template can build a value whose text is exponentially long.
+const maxRepr = 16 << 20
+
+type reprWriter struct {
+	b      *strings.Builder
+	onPath map[any]bool // containers being printed, to print cycles as Python does
+}
+
+func (w *reprWriter) write(v Value) {
+	b := w.b
+	if b.Len() > maxRepr {
 		return
 	}
 	switch x := v.(type) {
 	case nil:
 		b.WriteString("None")
 	case Undefined:
-		b.WriteString("")
 	case bool:
 		if x {
 			b.WriteString("True")
@@ -377,32 +386,50 @@ func writeRepr(b *strings.Builder, v Value, depth int) {
 		if x.Tuple {
 			open, close = "(", ")"
 		}
+		if w.onPath[x] {
+			b.WriteString(open + "..." + close)
+			return
+		}
+		w.onPath[x] = true
 		b.WriteString(open)
 		for i, e := range x.Items {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, e, depth+1)
+			w.write(e)
 		}
 		if x.Tuple && len(x.Items) == 1 {
 			b.WriteString(",")
 		}
 		b.WriteString(close)
+		delete(w.onPath, x)
 	case *Dict:
+		if w.onPath[x] {
+			b.WriteString("{...}")
+			return
+		}
+		w.onPath[x] = true
 		b.WriteString("{")
 		for i, k := range x.keys {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, k, depth+1)
+			w.write(k)
 			b.WriteString(": ")
-			writeRepr(b, x.vals[i], depth+1)
+			w.write(x.vals[i])
 		}
 		b.WriteString("}")
+		delete(w.onPath, x)
 	case *Namespace:
+		if w.onPath[x] {
+			b.WriteString("<Namespace ...>")
+			return
+		}
+		w.onPath[x] = true
 		b.WriteString("<Namespace ")
-		writeRepr(b, x.D, depth+1)
+		w.write(x.D)
 		b.WriteString(">")
+		delete(w.onPath, x)
 	case *macro:
 		b.WriteString("<Macro '" + x.decl.name + "'>")
 	case callable:
@@ -485,6 +512,19 @@ func reprString(s string) string {
 
 // equal is Python's ==.
 func equal(a, b Value) bool {
+	budget := maxEqualSteps
+	return eq(a, b, &budget)
+}
+
+// maxEqualSteps bounds one comparison of (possibly shared, exponentially
+// large) nested values; past it values compare unequal.
+const maxEqualSteps = 1 << 22
+
+func eq(a, b Value, budget *int) bool {
+	*budget--
+	if *budget < 0 {
+		return false
+	}
 	switch x := a.(type) {
 	case nil:
 		return b == nil
@@ -511,8 +551,11 @@ func equal(a, b Value) bool {
 		if !ok || x.Tuple != y.Tuple || len(x.Items) != len(y.Items) {
 			return false
 		}
+		if x == y {
+			return true
+		}
 		for i := range x.Items {
-			if !equal(x.Items[i], y.Items[i]) {
+			if !eq(x.Items[i], y.Items[i], budget) {
 				return false
 			}
 		}
@@ -522,9 +565,12 @@ func equal(a, b Value) bool {
 		if !ok || x.Len() != y.Len() {
 			return false
 		}
+		if x == y {
+			return true
+		}
 		for i, k := range x.keys {
 			v, ok := y.Get(k)
-			if !ok || !equal(x.vals[i], v) {
+			if !ok || !eq(x.vals[i], v, budget) {
 				return false
 			}
 		}
