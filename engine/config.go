@@ -220,6 +220,12 @@ func configFromModel(mdl *model.Model) (Config, family, error) {
 	r.HighFreq = m.float("rope.scaling.high_freq_factor", 4)
 	r.ExtFactor = m.float("rope.scaling.yarn_ext_factor", 1)
 	r.AttnFac = m.float("rope.scaling.attn_factor", 1)
+	if r.Scaling == "yarn" {
+		r.AttnFac = m.float("rope.scaling.yarn_attn_factor", r.AttnFac)
+	}
+	if r.AttnFac == 0 {
+		r.AttnFac = 1
+	}
 	r.BetaFast = m.float("rope.scaling.yarn_beta_fast", 32)
 	r.BetaSlow = m.float("rope.scaling.yarn_beta_slow", 1)
 	if r.Dim <= 0 || r.Dim > c.HeadDim || r.Dim%2 != 0 {
@@ -229,7 +235,7 @@ func configFromModel(mdl *model.Model) (Config, family, error) {
 		r.Factor = 1
 	}
 	switch r.Scaling {
-	case "", "linear", "yarn", "llama3":
+	case "", "linear", "yarn", "llama3", "longrope":
 	default:
 		return c, fam, fmt.Errorf("%s: rope scaling type %q is not supported", mdl.Path, r.Scaling)
 	}

@@ -84,11 +84,6 @@ func Load(m *model.Model, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, fam: fam, mdl: m}
-	if err := e.loadTensors(); err != nil {
-		return nil, err
-	}
-	cfg = e.cfg
-
 	if opts.Threads <= 0 {
 		opts.Threads = physicalCores()
 	}
@@ -107,6 +102,12 @@ func Load(m *model.Model, opts Options) (*Engine, error) {
 	if opts.KVCacheType == "" {
 		opts.KVCacheType = "f16"
 	}
+	e.opts = opts
+	if err := e.loadTensors(); err != nil {
+		return nil, err
+	}
+	cfg = e.cfg
+
 	var kvt quant.Type
 	switch strings.ToLower(opts.KVCacheType) {
 	case "f16":
@@ -121,7 +122,6 @@ func Load(m *model.Model, opts Options) (*Engine, error) {
 	default:
 		return nil, fmt.Errorf("KV cache type %q is not supported (f16, q8_0, f32)", opts.KVCacheType)
 	}
-	e.opts = opts
 	e.kv = newKVCache(kvt, cfg.Layers, cfg.KVHeads*cfg.HeadDim, cfg.KVHeads*cfg.ValueDim, opts.CacheTokens)
 	e.pool = newPool(opts.Threads)
 	e.sc = newScratch(e)
@@ -197,7 +197,19 @@ func (e *Engine) loadTensors() error {
 	}
 
 	var factors []float32
-	if t := m.Tensor("rope_freqs.weight"); t != nil {
+	factorsName := "rope_freqs.weight"
+	if c.Rope.Scaling == "longrope" {
+		// Phi-3 long-context models: llama.cpp's choice between the two
+		// factor sets, by the context actually used.
+		factorsName = "rope_factors_short.weight"
+		if e.opts.Context > c.Rope.OrigCtx {
+			factorsName = "rope_factors_long.weight"
+		}
+		if m.Tensor(factorsName) == nil {
+			return fmt.Errorf("%s: tensor %s is missing (longrope scaling)", m.Path, factorsName)
+		}
+	}
+	if t := m.Tensor(factorsName); t != nil {
 		if factors, err = vecF32(t, c.Rope.Dim/2); err != nil {
 			return err
 		}

@@ -52,6 +52,9 @@ func newRope(rc RopeConfig, base float64, factors []float32) *rope {
 		}
 		r.mscale = rc.AttnFac * (1 + 0.1*math.Log(1/freqScale))
 	}
+	if rc.Scaling == "longrope" {
+		r.mscale = rc.AttnFac // Phi-3's sqrt(1 + ln(s)/ln(orig)) from the converter
+	}
 	return r
 }
 

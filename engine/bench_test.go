@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"os"
+	"testing"
+
+	"github.com/ferryhq/ferry/model"
+)
+
+// benchModel opens FERRY_BENCH_MODEL (default synthetic:llama3.2-1b:q4_0,
+// generated and cached on first use).
+func benchModel(b *testing.B) *model.Model {
+	name := os.Getenv("FERRY_BENCH_MODEL")
+	if name == "" {
+		name = "synthetic:llama3.2-1b:q4_0"
+	}
+	m, err := model.Open(name)
+	if err != nil {
+		b.Skipf("%s: %v", name, err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return m
+}
+
+// BenchmarkDecode measures single-sequence decode (tokens/s) at a short
+// context.
+func BenchmarkDecode(b *testing.B) {
+	m := benchModel(b)
+	e, err := Load(m, Options{Context: 4096})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	s := e.NewSeq()
+	tok := []SeqTokens{{Seq: s, Tokens: []int32{1}}}
+	if _, err := e.Step(tok); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if s.Len() >= 4000 {
+			s.Truncate(1)
+		}
+		if _, err := e.Step(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkPrefill measures prompt processing of 128-token chunks.
+func BenchmarkPrefill(b *testing.B) {
+	m := benchModel(b)
+	e, err := Load(m, Options{Context: 4096})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	s := e.NewSeq()
+	prompt := make([]int32, 128)
+	for i := range prompt {
+		prompt[i] = int32(i * 7 % e.Vocab())
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Truncate(0)
+		if _, err := e.Step([]SeqTokens{{Seq: s, Tokens: prompt}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tokens/s")
+}
