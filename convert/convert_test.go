@@ -555,3 +555,80 @@ func TestMLXMatchesReference(t *testing.T) {
 		want.Close()
 	}
 }
+
+// TestMLXMoE: Mixtral and Qwen3-MoE written as MLX (stacked switch_mlp
+// experts) and read back give the same tensors (exactly for f32, within a
+// quantization step for mlx-q4 matrices).
+func TestMLXMoE(t *testing.T) {
+	for _, name := range []string{"mixtral", "qwen3moe"} {
+		m, err := model.Open(testdata.Path(t, "oracle", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, typ := range []string{"f32", "mlx-q4"} {
+			dir := filepath.Join(t.TempDir(), "mlx")
+			if err := MLXFolder(m, dir, MLXOptions{Type: typ, GroupSize: 32}); err != nil {
+				t.Fatalf("%s %s: %v", name, typ, err)
+			}
+			back, err := model.Open(dir)
+			if err != nil {
+				t.Fatalf("%s %s: reopen: %v", name, typ, err)
+			}
+			if back.Arch() != m.Arch() || len(back.Tensors) != len(m.Tensors) {
+				t.Errorf("%s %s: arch %s, %d tensors (want %s, %d)", name, typ, back.Arch(), len(back.Tensors), m.Arch(), len(m.Tensors))
+			}
+			for _, kv := range []string{"expert_count", "expert_used_count", "expert_feed_forward_length"} {
+				a, okA := m.ArchUint(kv)
+				b, _ := back.ArchUint(kv)
+				if okA && a != b {
+					t.Errorf("%s %s: %s = %d, want %d", name, typ, kv, b, a)
+				}
+			}
+			for _, st := range m.Tensors {
+				bt := back.Tensor(st.Name)
+				if bt == nil {
+					t.Errorf("%s %s: %s missing", name, typ, st.Name)
+					continue
+				}
+				if !reflect.DeepEqual(bt.Shape, st.Shape) {
+					t.Errorf("%s %s: %s shape %v want %v", name, typ, st.Name, bt.Shape, st.Shape)
+					continue
+				}
+				if typ == "f32" {
+					if !bytes.Equal(bt.Data, st.Data) {
+						t.Errorf("%s f32: %s differs", name, st.Name)
+					}
+					continue
+				}
+				if isFloat(bt.Type) { // kept as F16: norms, routers
+					ws := f32s(st.Type, st.Data)
+					for i, v := range f32s(bt.Type, bt.Data) {
+						w := ws[i]
+						if math.Abs(float64(v-w)) > 1e-3*math.Abs(float64(w))+1e-7 {
+							t.Fatalf("%s: %s[%d] = %v want %v", name, st.Name, i, v, w)
+						}
+					}
+					continue
+				}
+				got := make([]float32, st.Elements())
+				if err := quant.Dequantize(bt.Type, bt.Data, got); err != nil {
+					t.Fatal(err)
+				}
+				want := f32s(st.Type, st.Data)
+				for g := 0; g < len(want); g += 32 {
+					lo, hi := want[g], want[g]
+					for _, x := range want[g : g+32] {
+						lo, hi = min(lo, x), max(hi, x)
+					}
+					for i := g; i < g+32; i++ {
+						if d := math.Abs(float64(got[i] - want[i])); d > 1.5*float64(hi-lo)/15+1e-3 {
+							t.Fatalf("%s mlx-q4: %s[%d] = %v want %v", name, st.Name, i, got[i], want[i])
+						}
+					}
+				}
+			}
+			back.Close()
+		}
+		m.Close()
+	}
+}

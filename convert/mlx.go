@@ -33,9 +33,37 @@ type MLXOptions struct {
 // mlxArchs maps llama.cpp architectures ferry can write as MLX folders to
 // transformers' class and model_type.
 var mlxArchs = map[string][2]string{
-	"llama": {"LlamaForCausalLM", "llama"},
-	"qwen2": {"Qwen2ForCausalLM", "qwen2"},
-	"qwen3": {"Qwen3ForCausalLM", "qwen3"},
+	"llama":    {"LlamaForCausalLM", "llama"},
+	"mixtral":  {"MixtralForCausalLM", "mixtral"}, // llama with experts
+	"qwen2":    {"Qwen2ForCausalLM", "qwen2"},
+	"qwen3":    {"Qwen3ForCausalLM", "qwen3"},
+	"qwen3moe": {"Qwen3MoeForCausalLM", "qwen3_moe"},
+}
+
+// mlxArch is the MLX model kind of m: GGUF calls Mixtral "llama".
+func mlxArch(m *model.Model) string {
+	a := m.Arch()
+	if n, _ := m.ArchUint("expert_count"); a == "llama" && n > 1 {
+		return "mixtral"
+	}
+	return a
+}
+
+// mlxMoENames are mlx-lm's names for the stacked experts and the router,
+// relative to the layer.
+var mlxMoENames = map[string]map[string]string{
+	"mixtral": {
+		"ffn_gate_exps.weight": "block_sparse_moe.switch_mlp.gate_proj.weight",
+		"ffn_up_exps.weight":   "block_sparse_moe.switch_mlp.up_proj.weight",
+		"ffn_down_exps.weight": "block_sparse_moe.switch_mlp.down_proj.weight",
+		"ffn_gate_inp.weight":  "block_sparse_moe.gate.weight",
+	},
+	"qwen3moe": {
+		"ffn_gate_exps.weight": "mlp.switch_mlp.gate_proj.weight",
+		"ffn_up_exps.weight":   "mlp.switch_mlp.up_proj.weight",
+		"ffn_down_exps.weight": "mlp.switch_mlp.down_proj.weight",
+		"ffn_gate_inp.weight":  "mlp.gate.weight",
+	},
 }
 
 // hfLayerNames is the inverse of the HF loader's mapping for dense models.
@@ -56,8 +84,12 @@ var hfLayerNames = map[string]string{
 	"ffn_down.weight":    "mlp.down_proj.weight",
 }
 
-// HFName maps a GGUF tensor name back to its transformers name.
-func HFName(name string) (string, bool) {
+// HFName maps a GGUF tensor name of a dense model back to its transformers
+// name.
+func HFName(name string) (string, bool) { return mlxName("", name) }
+
+// mlxName is HFName with mlx-lm's expert names for MoE kinds.
+func mlxName(kind, name string) (string, bool) {
 	switch name {
 	case "token_embd.weight":
 		return "model.embed_tokens.weight", true
@@ -75,6 +107,9 @@ func HFName(name string) (string, bool) {
 		return "", false
 	}
 	hf, ok := hfLayerNames[rest[i+1:]]
+	if moe, isMoE := mlxMoENames[kind][rest[i+1:]]; isMoE {
+		hf, ok = moe, true
+	}
 	if !ok {
 		return "", false
 	}
@@ -84,10 +119,10 @@ func HFName(name string) (string, bool) {
 // MLXFolder writes m as an MLX folder (model.safetensors + config.json, and
 // the tokenizer files when the source is a folder that has them).
 func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
-	arch := m.Arch()
-	cls, ok := mlxArchs[arch]
+	arch, kind := m.Arch(), mlxArch(m)
+	cls, ok := mlxArchs[kind]
 	if !ok {
-		return fmt.Errorf("%s: writing MLX is supported for llama, qwen2 and qwen3 models, not %q", m.Path, arch)
+		return fmt.Errorf("%s: writing MLX is supported for llama, mistral, mixtral, qwen2, qwen3 and qwen3moe models, not %q", m.Path, arch)
 	}
 	typ := strings.ToLower(opt.Type)
 	var floatType quant.Type = quant.F16
@@ -129,7 +164,7 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 	w.Metadata = map[string]string{"format": "mlx"}
 	var total int64
 	for _, t := range m.Tensors {
-		hf, ok := HFName(t.Name)
+		hf, ok := mlxName(kind, t.Name)
 		if !ok {
 			return fmt.Errorf("%s: tensor %q has no transformers name for an MLX %s model", m.Path, t.Name, arch)
 		}
@@ -147,7 +182,9 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 			perm = invert(p)
 		}
 		hfShape := reverse(t.Shape)
-		quantize := bits > 0 && len(t.Shape) == 2 && !strings.HasSuffix(t.Name, "norm.weight") && t.Shape[0]%uint64(gs) == 0
+		// Routers stay in float, as mlx-lm's MoE models keep them precise.
+		quantize := bits > 0 && (len(t.Shape) == 2 || len(t.Shape) == 3) && !strings.HasSuffix(t.Name, "norm.weight") &&
+			!strings.HasSuffix(t.Name, "ffn_gate_inp.weight") && t.Shape[0]%uint64(gs) == 0
 		if !quantize {
 			to := floatType
 			if err := w.Add(hf, stType(to), hfShape, func(o io.Writer) error {
@@ -166,25 +203,28 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 			total += int64(t.Elements()) * int64(to.BytesPerBlock())
 			continue
 		}
-		rows, cols := int(t.Shape[1]), int(t.Shape[0])
+		cols := int(t.Shape[0])
+		rows := int(t.Elements()) / cols
 		base := strings.TrimSuffix(hf, ".weight")
+		codeShape := append(append([]uint64{}, hfShape[:len(hfShape)-1]...), uint64(cols*bits/32))
 		// The three tensors of a quantized weight are written from one
 		// quantization; it runs when the first of them is written (largest
 		// element first: the U32 codes) and is kept until the last one.
 		q := &mlxQuantized{t: t, perm: perm, bits: bits, gs: gs, dtype: floatType, workers: workerCount(workers), ctx: ctx}
 		groups := uint64(cols / gs)
-		if err := w.Add(hf, safetensors.U32, []uint64{uint64(rows), uint64(cols * bits / 32)}, q.writer(0)); err != nil {
+		scaleShape := append(append([]uint64{}, hfShape[:len(hfShape)-1]...), groups)
+		if err := w.Add(hf, safetensors.U32, codeShape, q.writer(0)); err != nil {
 			return err
 		}
-		if err := w.Add(base+".scales", stType(floatType), []uint64{uint64(rows), groups}, q.writer(1)); err != nil {
+		if err := w.Add(base+".scales", stType(floatType), scaleShape, q.writer(1)); err != nil {
 			return err
 		}
-		if err := w.Add(base+".biases", stType(floatType), []uint64{uint64(rows), groups}, q.writer(2)); err != nil {
+		if err := w.Add(base+".biases", stType(floatType), scaleShape, q.writer(2)); err != nil {
 			return err
 		}
 		total += int64(rows*cols*bits/8) + 2*int64(floatType.BytesPerBlock())*int64(rows)*int64(groups)
 	}
-	cfg, err := mlxConfig(m, cls, floatType, bits, gs)
+	cfg, err := mlxConfig(m, kind, cls, floatType, bits, gs)
 	if err != nil {
 		return err
 	}
@@ -283,7 +323,8 @@ func (q *mlxQuantized) writer(part int) func(io.Writer) error {
 				}
 				vals[i] = v
 			}
-			rows, cols := int(q.t.Shape[1]), int(q.t.Shape[0])
+			cols := int(q.t.Shape[0])
+			rows := len(vals) / cols
 			q.parts[0], q.parts[1], q.parts[2], err = mlxQuantizeRows(vals, rows, cols, q.gs, q.bits, q.dtype, q.workers)
 			if err != nil {
 				return fmt.Errorf("tensor %q: %v", q.t.Name, err)
@@ -335,7 +376,7 @@ func parallelRows(rows, workers int, f func(r0, r1 int)) {
 	wg.Wait()
 }
 
-func mlxConfig(m *model.Model, cls [2]string, floatType quant.Type, bits, gs int) ([]byte, error) {
+func mlxConfig(m *model.Model, kind string, cls [2]string, floatType quant.Type, bits, gs int) ([]byte, error) {
 	u := func(k string) (uint64, bool) { return m.ArchUint(k) }
 	need := func(k string) (uint64, error) {
 		v, ok := u(k)
@@ -394,6 +435,18 @@ func mlxConfig(m *model.Model, cls [2]string, floatType quant.Type, bits, gs int
 	}
 	if v, ok := m.Uint("tokenizer.ggml.eos_token_id"); ok {
 		cfg["eos_token_id"] = v
+	}
+	switch kind {
+	case "mixtral":
+		cfg["num_local_experts"], _ = u("expert_count")
+		cfg["num_experts_per_tok"], _ = u("expert_used_count")
+	case "qwen3moe":
+		cfg["num_experts"], _ = u("expert_count")
+		cfg["num_experts_per_tok"], _ = u("expert_used_count")
+		cfg["moe_intermediate_size"], _ = u("expert_feed_forward_length")
+		cfg["decoder_sparse_step"] = 1
+		cfg["mlp_only_layers"] = []int{}
+		cfg["norm_topk_prob"] = true // llama.cpp's qwen3moe always renormalizes
 	}
 	if bits > 0 {
 		q := map[string]any{"group_size": gs, "bits": bits, "mode": "affine"}
