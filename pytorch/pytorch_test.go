@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	pt "github.com/ferryhq/ferry/pytorch/pytorchtest"
 )
 
 func TestReadFixtures(t *testing.T) {
@@ -22,23 +24,23 @@ func TestReadFixtures(t *testing.T) {
 		if f.Archive != c.archive || len(f.Tensors) != len(fixtureTensors()) {
 			t.Fatalf("%s: archive %q, %d tensors", c.file, f.Archive, len(f.Tensors))
 		}
-		st := map[string]fixtureStorage{}
+		st := map[string]pt.Storage{}
 		for _, s := range fixtureStorages() {
-			st[s.key] = s
+			st[s.Key] = s
 		}
 		for i, want := range fixtureTensors() {
 			got := f.Tensors[i]
-			if got.Name != c.prefix+want.name || got.DType != st[want.storage].dtype || !reflect.DeepEqual(got.Shape, want.shape) ||
-				!reflect.DeepEqual(got.Stride, want.stride) || got.StorageOffset != want.offset || got.StorageKey != want.storage {
+			if got.Name != c.prefix+want.Name || got.DType != storageDTypes[want.Storage] || !reflect.DeepEqual(got.Shape, want.Shape) ||
+				!reflect.DeepEqual(got.Stride, want.Stride) || got.StorageOffset != want.Offset || got.StorageKey != want.Storage {
 				t.Fatalf("%s: tensor %d = %+v, want %+v", c.file, i, got, want)
 			}
 			es := int64(got.DType.Size())
-			whole := st[want.storage].data
+			whole := st[want.Storage].Data
 			if !bytes.Equal(f.StorageBytes(got), whole) {
 				t.Errorf("%s: storage bytes differ", got.Name)
 			}
 			data, err := f.Data(got)
-			if strings.HasSuffix(want.name, "_t") {
+			if strings.HasSuffix(want.Name, "_t") {
 				if err == nil || got.Contiguous() {
 					t.Errorf("%s: transposed view reported contiguous", got.Name)
 				}
@@ -47,7 +49,7 @@ func TestReadFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if exp := whole[want.offset*es : (want.offset+got.Elements())*es]; !bytes.Equal(data, exp) {
+			if exp := whole[want.Offset*es : (want.Offset+got.Elements())*es]; !bytes.Equal(data, exp) {
 				t.Errorf("%s: bytes differ", got.Name)
 			}
 		}
@@ -55,10 +57,10 @@ func TestReadFixtures(t *testing.T) {
 	}
 }
 
-func build(pkl []byte) []byte { return writeTorchZip("archive", pkl, fixtureStorages(), zip.Store) }
+func build(pkl []byte) []byte { return pt.Zip("archive", pkl, fixtureStorages(), zip.Store) }
 
 func TestBadInput(t *testing.T) {
-	good := pickleStateDict(2, fixtureStorages(), fixtureTensors(), false)
+	good := pt.Pickle(2, fixtureStorages(), fixtureTensors(), false)
 	evil := func(body string) []byte { return []byte("\x80\x02" + body) }
 	cases := map[string]struct {
 		b    []byte
@@ -66,7 +68,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		"not zip":       {[]byte("hello world"), "not a zip"},
 		"legacy":        {append(legacyMagic, 0, 0), "legacy"},
-		"no data.pkl":   {writeTorchZip("a", nil, nil, zip.Store)[:0], "not a zip"},
+		"no data.pkl":   {pt.Zip("a", nil, nil, zip.Store)[:0], "not a zip"},
 		"os.system":     {build(evil("cos\nsystem\n(S'echo hi'\ntR.")), "global os.system is not allowed"},
 		"builtins eval": {build(evil("\x8c\x08builtins\x8c\x04eval\x93.")), "builtins.eval is not allowed"},
 		"INST opcode":   {build(evil("(ios\nsystem\n.")), "not allowed"},
@@ -75,9 +77,9 @@ func TestBadInput(t *testing.T) {
 		"memo miss":     {build(evil("h\x07.")), "memo key 7"},
 		"underflow":     {build(evil("t.")), "no MARK"},
 		"bad reduce":    {build(evil("ccollections\nOrderedDict\nK\x01R.")), "REDUCE arguments"},
-		"compressed":    {writeTorchZip("archive", good, fixtureStorages(), zip.Deflate), "compressed"},
-		"missing entry": {writeTorchZip("archive", good, fixtureStorages()[:2], zip.Store), "missing"},
-		"size mismatch": {writeTorchZip("archive", good, append([]fixtureStorage{{"0", "FloatStorage", F32, values(F32, 11)}}, fixtureStorages()[1:]...), zip.Store), "need 48 bytes"},
+		"compressed":    {pt.Zip("archive", good, fixtureStorages(), zip.Deflate), "compressed"},
+		"missing entry": {pt.Zip("archive", good, fixtureStorages()[:2], zip.Store), "missing"},
+		"size mismatch": {pt.Zip("archive", good, append([]pt.Storage{{Key: "0", Class: "FloatStorage", ElemSize: 4, Data: pt.Values("F32", 11)}}, fixtureStorages()[1:]...), zip.Store), "need 48 bytes"},
 		"no tensors":    {build(evil("}.")), "no tensors"},
 		"protocol 9":    {build([]byte("\x80\x09}.")), "protocol 9"},
 	}
@@ -95,24 +97,24 @@ func TestBadInput(t *testing.T) {
 
 // TestViewPastStorage: a view whose last element lies past its storage.
 func TestViewPastStorage(t *testing.T) {
-	ts := []fixtureTensor{{name: "x", storage: "0", offset: 8, shape: []int64{2, 3}, stride: []int64{3, 1}}}
-	b := writeTorchZip("archive", pickleStateDict(2, fixtureStorages(), ts, false), fixtureStorages(), zip.Store)
+	ts := []pt.View{{Name: "x", Storage: "0", Offset: 8, Shape: []int64{2, 3}, Stride: []int64{3, 1}}}
+	b := pt.Zip("archive", pt.Pickle(2, fixtureStorages(), ts, false), fixtureStorages(), zip.Store)
 	if _, err := Parse("past.pt", b); err == nil || !strings.Contains(err.Error(), "past storage") {
 		t.Fatalf("err = %v", err)
 	}
-	ts[0].offset, ts[0].shape, ts[0].stride = 1<<40, []int64{0}, []int64{1}
-	b = writeTorchZip("archive", pickleStateDict(2, fixtureStorages(), ts, false), fixtureStorages(), zip.Store)
+	ts[0].Offset, ts[0].Shape, ts[0].Stride = 1<<40, []int64{0}, []int64{1}
+	b = pt.Zip("archive", pt.Pickle(2, fixtureStorages(), ts, false), fixtureStorages(), zip.Store)
 	if _, err := Parse("offset.pt", b); err == nil {
 		t.Fatal("offset past storage accepted")
 	}
 }
 
 func FuzzPickle(f *testing.F) {
-	f.Add(pickleStateDict(2, fixtureStorages(), fixtureTensors(), false))
-	f.Add(pickleStateDict(4, fixtureStorages(), fixtureTensors(), true))
+	f.Add(pt.Pickle(2, fixtureStorages(), fixtureTensors(), false))
+	f.Add(pt.Pickle(4, fixtureStorages(), fixtureTensors(), true))
 	f.Add([]byte("\x80\x02}q\x00(X\x01\x00\x00\x00a]q\x01(K\x01K\x02eu."))
 	f.Fuzz(func(t *testing.T, pkl []byte) {
-		b := writeTorchZip("archive", pkl, fixtureStorages(), zip.Store)
+		b := pt.Zip("archive", pkl, fixtureStorages(), zip.Store)
 		fl, err := Parse("fuzz", b)
 		if err != nil {
 			return
@@ -128,7 +130,7 @@ func FuzzPickle(f *testing.F) {
 
 // FuzzParse mutates whole archives (zip structure included).
 func FuzzParse(f *testing.F) {
-	f.Add(build(pickleStateDict(2, fixtureStorages(), fixtureTensors(), false)))
+	f.Add(build(pt.Pickle(2, fixtureStorages(), fixtureTensors(), false)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fl, err := Parse("fuzz", b)
 		if err != nil {
