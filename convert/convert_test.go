@@ -632,3 +632,38 @@ func TestMLXMoE(t *testing.T) {
 		m.Close()
 	}
 }
+
+// TestPermuteBias: llama q/k biases (attention_bias models) are permuted
+// like the weight rows.
+func TestPermuteBias(t *testing.T) {
+	m := &model.Model{Path: "synthetic", RopeNeoX: true}
+	m.Set("general.architecture", "llama")
+	m.Set("llama.attention.head_count", uint32(2))
+	m.Set("llama.attention.head_count_kv", uint32(1))
+	mk := func(n int) []byte {
+		var b []byte
+		for i := 0; i < n; i++ {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(i)))
+		}
+		return b
+	}
+	m.AddTensor(&model.Tensor{Name: "blk.0.attn_q.bias", Type: quant.F32, Shape: []uint64{16}, Data: mk(16)})
+	m.AddTensor(&model.Tensor{Name: "blk.0.attn_k.bias", Type: quant.F32, Shape: []uint64{8}, Data: mk(8)})
+	var out bytes.Buffer
+	if err := WriteGGUF(m, &out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse("mem", out.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := refTensor(f, "blk.0.attn_q.bias")
+	k, _ := refTensor(f, "blk.0.attn_k.bias")
+	if !bytes.Equal(f.TensorData(q), permuteRef(mk(16), 16, 2)) || !bytes.Equal(f.TensorData(k), permuteRef(mk(8), 8, 1)) {
+		t.Errorf("q %v\nk %v", f32s(quant.F32, f.TensorData(q)), f32s(quant.F32, f.TensorData(k)))
+	}
+	// Head 0 of q: 0..7 rotate-half becomes 0,4,1,5,2,6,3,7.
+	if got := f32s(quant.F32, f.TensorData(q))[:8]; !reflect.DeepEqual(got, []float32{0, 4, 1, 5, 2, 6, 3, 7}) {
+		t.Errorf("q head 0 = %v", got)
+	}
+}
