@@ -8,12 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/llama2c"
+	"github.com/ferryhq/ferry/pytorch"
+	pt "github.com/ferryhq/ferry/pytorch/pytorchtest"
 	"github.com/ferryhq/ferry/safetensors"
 )
 
@@ -425,5 +428,71 @@ func TestGarbage(t *testing.T) {
 		if _, err := Path(p, Options{}); err == nil || !strings.Contains(err.Error(), p) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+func TestPyTorchFiles(t *testing.T) {
+	for _, name := range []string{"state_dict.pt", "checkpoint.pth"} {
+		p := filepath.Join("..", "pytorch", "testdata", name)
+		r, err := Path(p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := pytorch.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		for _, ts := range f.Tensors {
+			n += uint64(ts.Elements())
+		}
+		if r.Format != "pytorch" || r.TensorCount != len(f.Tensors) || r.Parameters != n || r.FileSize != fileSize(p) {
+			t.Errorf("%s: %+v", name, r)
+		}
+		f.Close()
+	}
+}
+
+// TestPyTorchFolder writes an oracle folder's weights as pytorch_model.bin
+// and checks the report matches the safetensors folder's.
+func TestPyTorchFolder(t *testing.T) {
+	src := testdata.Path(t, "oracle", "llama3")
+	dir := t.TempDir()
+	entries, _ := os.ReadDir(src)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".safetensors") {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+		os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+	}
+	set, err := safetensors.OpenDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []pt.Tensor
+	for _, n := range set.Names() {
+		ref, _ := set.Get(n)
+		shape := make([]int64, len(ref.Shape))
+		for i, d := range ref.Shape {
+			shape[i] = int64(d)
+		}
+		ts = append(ts, pt.Tensor{Name: n, DType: string(ref.DType), Shape: shape, Data: ref.Data()})
+	}
+	os.WriteFile(filepath.Join(dir, "pytorch_model.bin"), pt.StateDict("pytorch_model", ts), 0o644)
+	set.Close()
+	want, err := Path(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Path(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHF(t, src, want)
+	if got.Format != "pytorch" || got.Parameters != want.Parameters || got.Architecture != want.Architecture ||
+		!reflect.DeepEqual(got.Hparams, want.Hparams) || !reflect.DeepEqual(got.Types, want.Types) || !reflect.DeepEqual(got.Vocab, want.Vocab) ||
+		got.ChatTemplate != want.ChatTemplate || *got.Memory != *want.Memory {
+		t.Errorf("pytorch folder report %+v\nsafetensors folder %+v", got, want)
 	}
 }
