@@ -496,3 +496,28 @@ func TestPyTorchFolder(t *testing.T) {
 		t.Errorf("pytorch folder report %+v\nsafetensors folder %+v", got, want)
 	}
 }
+
+func TestMLXOverrides(t *testing.T) {
+	var cfg config
+	dec := json.NewDecoder(strings.NewReader(`{"quantization": {"group_size": 64, "bits": 4,
+		"model.layers.0.mlp.down_proj": false,
+		"model.layers.1.self_attn.q_proj": {"group_size": 32, "bits": 8}}}`))
+	dec.UseNumber()
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	q := mlxQuant(cfg)
+	want := &Quantization{GroupSize: 64, Bits: 4, Mode: "affine", Overrides: []Override{
+		{Path: "model.layers.0.mlp.down_proj", Quantized: false, GroupSize: 64, Bits: 4},
+		{Path: "model.layers.1.self_attn.q_proj", Quantized: true, GroupSize: 32, Bits: 8},
+	}}
+	if !reflect.DeepEqual(q, want) {
+		t.Fatalf("%+v", q)
+	}
+	if b, g := q.bitsFor("model.layers.1.self_attn.q_proj.weight"); b != 8 || g != 32 {
+		t.Fatalf("override bits %d group %d", b, g)
+	}
+	if b, g := q.bitsFor("model.layers.2.self_attn.q_proj.weight"); b != 4 || g != 64 {
+		t.Fatalf("default bits %d group %d", b, g)
+	}
+}
