@@ -476,6 +476,14 @@ func (l *hfLoader) gemma3Params() error {
 			pat[i] = t == "sliding_attention"
 		}
 		l.m.Set(p+"attention.sliding_window_pattern", pat)
+	} else if n, ok := cfg.int("sliding_window_pattern", "_sliding_window_pattern"); ok && n > 0 {
+		// Older configs: every n-th layer is global, as transformers
+		// derives layer_types from it.
+		pat := make([]bool, l.blocks)
+		for i := range pat {
+			pat[i] = (int64(i)+1)%n != 0
+		}
+		l.m.Set(p+"attention.sliding_window_pattern", pat)
 	}
 	return nil
 }
@@ -499,9 +507,12 @@ func (l *hfLoader) phi3Params() error {
 	if err != nil {
 		return err
 	}
-	orig, err := l.need("original_max_position_embeddings")
-	if err != nil {
-		return err
+	orig, ok := cfg.int("original_max_position_embeddings")
+	if !ok {
+		// The newer config form keeps it with the rope parameters.
+		if orig, ok = l.rope.int("original_max_position_embeddings"); !ok || orig <= 0 {
+			return l.errf("config.json: missing original_max_position_embeddings")
+		}
 	}
 	ff, err := l.need("intermediate_size")
 	if err != nil {

@@ -3,9 +3,11 @@ package model
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -286,4 +288,78 @@ func TestLlama3RopeFactorsBoundaries(t *testing.T) {
 			t.Fatalf("factors not monotonic at %d: %v", i, f)
 		}
 	}
+}
+
+// rewriteConfig copies an oracle folder with config.json transformed.
+func rewriteConfig(t *testing.T, name string, edit func(c map[string]any) map[string]any) string {
+	t.Helper()
+	dir := copyDir(t, testdata.Path(t, "oracle", name))
+	var c map[string]any
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(edit(c))
+	os.WriteFile(filepath.Join(dir, "config.json"), out, 0o644)
+	return dir
+}
+
+// TestHFConfigForms: the classic rope keys, the rope_parameters form and a
+// nested text_config give the same metadata.
+func TestHFConfigForms(t *testing.T) {
+	same := func(name, dir string, keys ...string) {
+		t.Helper()
+		a, err := Open(testdata.Path(t, "oracle", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		for _, k := range keys {
+			x, _ := a.Get(k)
+			y, _ := b.Get(k)
+			if !reflect.DeepEqual(x, y) {
+				t.Errorf("%s: %s = %v, want %v", name, k, y.Value, x.Value)
+			}
+		}
+		if fa, fb := a.Tensor("rope_freqs.weight"), b.Tensor("rope_freqs.weight"); (fa == nil) != (fb == nil) || (fa != nil && !bytes.Equal(fa.Data, fb.Data)) {
+			t.Errorf("%s: rope_freqs differ", name)
+		}
+		if len(a.Tensors) != len(b.Tensors) {
+			t.Errorf("%s: %d tensors, want %d", name, len(b.Tensors), len(a.Tensors))
+		}
+	}
+	// Llama 3: only the classic rope_theta + rope_scaling.
+	dir := rewriteConfig(t, "llama3", func(c map[string]any) map[string]any { delete(c, "rope_parameters"); return c })
+	same("llama3", dir, "llama.rope.freq_base")
+	// Llama 3: only rope_parameters.
+	dir = rewriteConfig(t, "llama3", func(c map[string]any) map[string]any {
+		delete(c, "rope_scaling")
+		delete(c, "rope_theta")
+		return c
+	})
+	same("llama3", dir, "llama.rope.freq_base")
+	// Gemma 3 as Gemma 3 4B's older config: classic keys, pattern count, nested text_config.
+	dir = rewriteConfig(t, "gemma3", func(c map[string]any) map[string]any {
+		delete(c, "rope_parameters")
+		delete(c, "layer_types")
+		c["rope_theta"] = 1e6
+		c["rope_local_base_freq"] = 1e4
+		c["sliding_window_pattern"] = 2
+		return map[string]any{"architectures": []string{"Gemma3ForConditionalGeneration"}, "model_type": "gemma3", "text_config": c}
+	})
+	same("gemma3", dir, "gemma3.rope.freq_base", "gemma3.rope.freq_base_swa", "gemma3.attention.sliding_window_pattern", "gemma3.attention.sliding_window", "gemma3.block_count")
+	// Phi-3 with original_max_position_embeddings only in rope_parameters.
+	dir = rewriteConfig(t, "phi3", func(c map[string]any) map[string]any {
+		rp := c["rope_parameters"].(map[string]any)
+		rp["original_max_position_embeddings"] = c["original_max_position_embeddings"]
+		delete(c, "original_max_position_embeddings")
+		delete(c, "rope_theta")
+		return c
+	})
+	same("phi3", dir, "phi3.rope.scaling.original_context_length", "phi3.rope.freq_base", "phi3.rope.dimension_count")
 }
