@@ -207,3 +207,24 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestQ8Cache: a Q8_0 KV cache (qwen3's 32-wide heads allow it) keeps the
+// reference's greedy path and top tokens.
+func TestQ8Cache(t *testing.T) {
+	_, g := loadOracle(t, "qwen3")
+	m := openModel(t, "oracle", "qwen3")
+	r := runOracle(t, m, g, Options{Threads: 3, KVCacheType: "q8_0"}, nil)
+	t.Logf("q8_0 cache: max |Δlogit| %.2e, top-1 %d/%d, KL %.2e, greedy %v", r.maxDiff, r.top1, r.positions, r.kl, r.greedyOK)
+	if r.top1 != r.positions || r.kl > 1e-3 {
+		t.Errorf("q8_0 cache: top-1 %d/%d, KL %.3g", r.top1, r.positions, r.kl)
+	}
+}
+
+// TestThreadCounts: results do not depend on how work is split.
+func TestThreadCounts(t *testing.T) {
+	g, ref := loadStoriesGolden(t)
+	m := openModel(t, "models", "stories260K", "stories260K.gguf")
+	for _, n := range []int{1, 3, 5} {
+		checkStoriesAgainst(t, m, Options{KVCacheType: "f32", Threads: n, BatchSize: 50}, g, ref, 1e-4, true, true)
+	}
+}

@@ -78,13 +78,13 @@ func split(n, part, parts, grain int) (lo, hi int) {
 	return lo, hi
 }
 
-// physicalCores is the default thread count. Go reports logical CPUs;
-// hyper-threads share one core's execution units and bring nothing for
-// these memory-bound loops, so take half when the count is even and large.
+// physicalCores is the default thread count: physical cores (hyper-threads
+// share one core's execution units and bring nothing to these
+// memory-bound loops), capped by GOMAXPROCS (which follows cgroup limits).
 func physicalCores() int {
-	n := runtime.NumCPU()
-	if n >= 8 && n%2 == 0 && runtime.GOARCH == "amd64" {
-		return n / 2
+	n := runtime.GOMAXPROCS(0)
+	if p := physicalCoreCount(); p > 0 && p < n {
+		n = p
 	}
-	return n
+	return max(n, 1)
 }
