@@ -36,7 +36,7 @@ func (d *StreamDecoder) Add(id int32) string {
 	if p == "" {
 		return ""
 	}
-	if d.stripSpace {
+	if d.stripSpace && !t.IsControl(id) {
 		if t.Type(id) == TypeNormal {
 			p = strings.TrimPrefix(p, " ")
 		}

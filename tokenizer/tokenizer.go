@@ -657,20 +657,27 @@ func (t *Tokenizer) Piece(id int32, special bool) string {
 }
 
 // Decode turns ids back into text: the concatenation of their pieces, with
-// control tokens other than BOS/EOS shown as their text. For SentencePiece
-// vocabularies the dummy-prefix space is removed from the first piece that
-// has text, as sentencepiece's decoder does. Bytes that do not form valid
-// UTF-8 are kept as they are.
+// control tokens shown as their text, except a leading BOS and a trailing
+// EOS that Encode's addSpecial would add (llama.cpp's detokenize with
+// remove_special and unparse_special). For SentencePiece vocabularies the
+// dummy-prefix space is removed from the first piece that has text, as
+// sentencepiece's decoder does. Bytes that do not form valid UTF-8 are kept
+// as they are.
 func (t *Tokenizer) Decode(ids []int32) string {
+	if t.addBOS && len(ids) > 0 && ids[0] == t.bos {
+		ids = ids[1:]
+	}
+	if t.addEOS && len(ids) > 0 && ids[len(ids)-1] == t.eos {
+		ids = ids[:len(ids)-1]
+	}
 	var sb strings.Builder
 	stripSpace := t.kind == KindSPM && t.addSpacePrefix
 	for _, id := range ids {
-		special := id != t.bos && id != t.eos
-		p := t.Piece(id, special)
+		p := t.Piece(id, true)
 		if p == "" {
 			continue
 		}
-		if stripSpace {
+		if stripSpace && !t.IsControl(id) {
 			if t.Type(id) == TypeNormal {
 				p = strings.TrimPrefix(p, " ")
 			}
