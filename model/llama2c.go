@@ -7,6 +7,7 @@ import (
 	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/llama2c"
 	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/tokenizer"
 )
 
 func init() {
@@ -20,7 +21,8 @@ func init() {
 // and its wq/wk are in the interleaved RoPE order GGUF "llama" expects.
 //
 // tokenizerPath names the tokenizer file; "" looks next to the checkpoint
-// (tokenizer.bin, tok*.bin). Without one the model has no vocabulary.
+// (tokenizer.bin, tok*.bin). Without one the model has no vocabulary. The
+// vocabulary keys come from tokenizer.Llama2CMetadata.
 //
 // One deliberate difference from llama.cpp's converter: llama.context_length
 // is the checkpoint's seq_len (the context it was trained with), where the
@@ -37,14 +39,11 @@ func OpenLlama2C(path, tokenizerPath string) (*Model, error) {
 	if tokenizerPath == "" {
 		tokenizerPath = llama2c.FindVocab(path, c.VocabSize)
 	}
+	var vocab []gguf.KV
 	if tokenizerPath != "" {
-		v, err := llama2c.ReadVocab(tokenizerPath, c.VocabSize)
-		if err != nil {
+		if vocab, err = tokenizer.Llama2CMetadata(tokenizerPath, c.VocabSize); err != nil {
 			m.Close()
 			return nil, err
-		}
-		for _, kv := range llama2cVocabKV(v) {
-			m.SetKV(kv)
 		}
 	}
 	u32 := func(x int) uint32 { return uint32(x) }
@@ -53,14 +52,16 @@ func OpenLlama2C(path, tokenizerPath string) (*Model, error) {
 			err = m.Set(k, v)
 		}
 	}
+	// Key order as the converter writes it: the vocabulary, the
+	// architecture and name, the special token ids, the hyperparameters.
+	i := 0
+	for ; i < len(vocab) && strings.HasPrefix(vocab[i].Key, "tokenizer.ggml.") && !strings.HasSuffix(vocab[i].Key, "_id"); i++ {
+		m.SetKV(vocab[i])
+	}
 	set("general.architecture", "llama")
 	set("general.name", "llama")
-	if tokenizerPath != "" {
-		set("tokenizer.ggml.unknown_token_id", uint32(0))
-		set("tokenizer.ggml.bos_token_id", uint32(1))
-		set("tokenizer.ggml.eos_token_id", uint32(2))
-		set("tokenizer.ggml.seperator_token_id", uint32(0xFFFFFFFF))
-		set("tokenizer.ggml.padding_token_id", uint32(0xFFFFFFFF))
+	for ; i < len(vocab); i++ {
+		m.SetKV(vocab[i])
 	}
 	set("llama.context_length", u32(c.SeqLen))
 	set("llama.embedding_length", u32(c.Dim))
@@ -120,58 +121,4 @@ func OpenLlama2C(path, tokenizerPath string) (*Model, error) {
 		}
 	}
 	return m, nil
-}
-
-// Token types as llama.cpp numbers them (llama_token_type).
-const (
-	tokenTypeNormal  int32 = 1
-	tokenTypeUnknown int32 = 2
-	tokenTypeControl int32 = 3
-	tokenTypeByte    int32 = 6
-)
-
-// llama2cVocabKV turns a llama2.c tokenizer into tokenizer.ggml.* keys the
-// way convert-llama2c-to-ggml does: ids 0/1/2 become <unk>/<s>/</s>,
-// "<0xXX>" pieces are byte tokens, spaces become U+2581.
-//
-// This is a private stand-in until the tokenizer package provides
-// tokenizer.Llama2CMetadata.
-func llama2cVocabKV(v *llama2c.Vocab) []gguf.KV {
-	n := len(v.Tokens)
-	toks := make([]string, n)
-	types := make([]int32, n)
-	for id, text := range v.Tokens {
-		typ := tokenTypeNormal
-		switch {
-		case id == 0:
-			text, typ = "<unk>", tokenTypeUnknown
-		case id == 1:
-			text, typ = "<s>", tokenTypeControl
-		case id == 2:
-			text, typ = "</s>", tokenTypeControl
-		case text == "":
-			typ = tokenTypeControl
-		case isByteToken(text):
-			typ = tokenTypeByte
-		}
-		toks[id] = strings.ReplaceAll(text, " ", "\u2581")
-		types[id] = typ
-	}
-	scores := append([]float32(nil), v.Scores...)
-	return []gguf.KV{
-		{Key: "tokenizer.ggml.tokens", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeString, Values: toks}},
-		{Key: "tokenizer.ggml.scores", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeFloat32, Values: scores}},
-		{Key: "tokenizer.ggml.token_type", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeInt32, Values: types}},
-		{Key: "tokenizer.ggml.model", Type: gguf.TypeString, Value: "llama"},
-	}
-}
-
-// isByteToken matches what the converter's sscanf("<0x%02hhX>") accepts:
-// "<0x" followed by a hex digit.
-func isByteToken(s string) bool {
-	if len(s) < 4 || s[:3] != "<0x" {
-		return false
-	}
-	_, err := strconv.ParseUint(s[3:4], 16, 8)
-	return err == nil
 }

@@ -62,6 +62,11 @@ func TestLlama2CMatchesGGUF(t *testing.T) {
 	if len(m.KV) != len(g.KV) {
 		t.Errorf("%d keys, GGUF has %d", len(m.KV), len(g.KV))
 	}
+	for i := range g.KV {
+		if i < len(m.KV) && m.KV[i].Key != g.KV[i].Key {
+			t.Errorf("key %d is %s, GGUF has %s there", i, m.KV[i].Key, g.KV[i].Key)
+		}
+	}
 }
 
 func short(v any) any {
