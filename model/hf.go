@@ -157,6 +157,7 @@ type hfLoader struct {
 	m                  *Model
 	src                []srcTensor
 	blocks             int64
+	bad                error // first out-of-range hyperparameter
 }
 
 func (l *hfLoader) errf(format string, a ...any) error {
@@ -166,6 +167,12 @@ func (l *hfLoader) errf(format string, a ...any) error {
 func (l *hfLoader) set32(key string, v any) {
 	switch x := v.(type) {
 	case int64:
+		if x < 0 || x > math.MaxUint32 {
+			if l.bad == nil {
+				l.bad = l.errf("config.json: value %d for %s is out of range", x, key)
+			}
+			return
+		}
 		l.m.Set(key, uint32(x))
 	case float64:
 		l.m.Set(key, float32(x))
@@ -207,6 +214,9 @@ func (l *hfLoader) load() error {
 	}
 	if err != nil {
 		return err
+	}
+	if l.bad != nil {
+		return l.bad
 	}
 	if err := l.tensors(); err != nil {
 		return err
