@@ -130,6 +130,7 @@ func (e *Engine) forward(n int) {
 			}
 		}
 	}
+	sc.buildTiles(n, sc.maxTile)
 	// RoPE angles per token, for both layer kinds.
 	half := c.Rope.Dim / 2
 	for t := 0; t < n; t++ {
@@ -411,12 +412,31 @@ func (j *quantJob) run(part, parts int) {
 	}
 }
 
-// attnJob computes causal attention for every (token, KV head) pair of the
-// chunk against the sequence's cache (which already holds this chunk's keys
-// and values).
+// attnJob computes causal attention for the chunk against the sequences'
+// caches (which already hold this chunk's keys and values). Work items are
+// (tile, KV head) pairs: a tile is a run of consecutive tokens of one
+// sequence, so each cached key/value row is converted to F32 once and used
+// by every query head of the group and every token of the tile.
 type attnJob struct {
 	e        *Engine
 	layer, n int
+}
+
+// attnTile is a run of tokens [t0, t1) of one sequence, positions
+// consecutive from pos0.
+type attnTile struct{ t0, t1 int }
+
+// buildTiles splits the chunk's n tokens into tiles of at most maxTile.
+func (sc *scratch) buildTiles(n, maxTile int) {
+	sc.tiles = sc.tiles[:0]
+	for t := 0; t < n; {
+		u := t + 1
+		for u < n && u-t < maxTile && sc.tokSeq[u] == sc.tokSeq[t] && sc.tokPos[u] == sc.tokPos[u-1]+1 {
+			u++
+		}
+		sc.tiles = append(sc.tiles, attnTile{t, u})
+		t = u
+	}
 }
 
 func (j *attnJob) run(part, parts int) {
@@ -429,85 +449,92 @@ func (j *attnJob) run(part, parts int) {
 	group := c.Heads / c.KVHeads
 	kt := e.kv.typ
 	kHeadBytes, vHeadBytes := e.kv.kRow/c.KVHeads, e.kv.vRow/c.KVHeads
-	scores := sc.scores[part]
-	items := j.n * c.KVHeads
+	w := &sc.workers[part]
+	items := len(sc.tiles) * c.KVHeads
 	lo, hi := split(items, part, parts, 1)
 	for it := lo; it < hi; it++ {
-		t, h := it/c.KVHeads, it%c.KVHeads
-		s, pos := sc.tokSeq[t], sc.tokPos[t]
-		start := 0
+		tile, h := sc.tiles[it/c.KVHeads], it%c.KVHeads
+		s := sc.tokSeq[tile.t0]
+		first, last := sc.tokPos[tile.t0], sc.tokPos[tile.t1-1]
+		window := 0
 		if L.sliding && c.SlidingWindow > 0 {
-			start = max(0, pos-c.SlidingWindow+1)
+			window = c.SlidingWindow
 		}
-		cnt := pos - start + 1
-		for g := 0; g < group; g++ {
-			qh := h*group + g
-			q := sc.q[t*qDim+qh*hd : t*qDim+(qh+1)*hd]
-			for p := start; p <= pos; p++ {
-				kb := s.kRowAt(j.layer, p)[h*kHeadBytes : (h+1)*kHeadBytes]
-				scores[p-start] = kvDot(kt, q, kb) * c.AttnScale
+		lo := 0
+		if window > 0 {
+			lo = max(0, first-window+1)
+		}
+		span := last - lo + 1
+		nq := (tile.t1 - tile.t0) * group
+		scores := w.scores[:nq*span]
+		// Scores: row r = (token i, head g) over positions lo..last.
+		for p := lo; p <= last; p++ {
+			kf := w.k[:hd]
+			loadRow(kt, s.kRowAt(j.layer, p)[h*kHeadBytes:(h+1)*kHeadBytes], kf)
+			for i := tile.t0; i < tile.t1; i++ {
+				pos := sc.tokPos[i]
+				if p > pos || window > 0 && p <= pos-window {
+					continue
+				}
+				for g := 0; g < group; g++ {
+					qh := h*group + g
+					q := sc.q[i*qDim+qh*hd : i*qDim+(qh+1)*hd]
+					scores[((i-tile.t0)*group+g)*span+p-lo] = dotF32(q, kf) * c.AttnScale
+				}
 			}
-			sv := scores[:cnt]
-			if c.AttnSoftcap > 0 {
-				softcap(sv, c.AttnSoftcap)
+		}
+		for i := tile.t0; i < tile.t1; i++ {
+			pos := sc.tokPos[i]
+			start := lo
+			if window > 0 {
+				start = max(0, pos-window+1)
 			}
-			softmax(sv)
-			out := sc.att[(t*c.Heads+qh)*vd : (t*c.Heads+qh+1)*vd]
-			clear(out)
-			for p := start; p <= pos; p++ {
-				vb := s.vRowAt(j.layer, p)[h*vHeadBytes : (h+1)*vHeadBytes]
-				kvAxpy(kt, sv[p-start], vb, out)
+			for g := 0; g < group; g++ {
+				row := scores[((i-tile.t0)*group+g)*span:]
+				sv := row[start-lo : pos-lo+1]
+				if c.AttnSoftcap > 0 {
+					softcap(sv, c.AttnSoftcap)
+				}
+				softmax(sv)
+				qh := h*group + g
+				clear(sc.att[(i*c.Heads+qh)*vd : (i*c.Heads+qh+1)*vd])
+			}
+		}
+		for p := lo; p <= last; p++ {
+			vf := w.v[:vd]
+			loadRow(kt, s.vRowAt(j.layer, p)[h*vHeadBytes:(h+1)*vHeadBytes], vf)
+			for i := tile.t0; i < tile.t1; i++ {
+				pos := sc.tokPos[i]
+				if p > pos || window > 0 && p <= pos-window {
+					continue
+				}
+				for g := 0; g < group; g++ {
+					qh := h*group + g
+					a := scores[((i-tile.t0)*group+g)*span+p-lo]
+					axpy(a, vf, sc.att[(i*c.Heads+qh)*vd:(i*c.Heads+qh+1)*vd])
+				}
 			}
 		}
 	}
 }
 
-func kvDot(t quant.Type, q []float32, kb []byte) float32 {
+// loadRow converts one cached head row to float32.
+func loadRow(t quant.Type, b []byte, dst []float32) {
 	switch t {
 	case quant.F32:
-		return dotF32(q, bytesF32(kb))
+		copy(dst, bytesF32(b))
 	case quant.F16:
-		k := bytesU16(kb)[:len(q)]
-		var s0, s1 float32
-		i := 0
-		for ; i+2 <= len(q); i += 2 {
-			s0 += q[i] * f16Table[k[i]]
-			s1 += q[i+1] * f16Table[k[i+1]]
+		for i, h := range bytesU16(b)[:len(dst)] {
+			dst[i] = f16Table[h]
 		}
-		for ; i < len(q); i++ {
-			s0 += q[i] * f16Table[k[i]]
-		}
-		return s0 + s1
 	default: // Q8_0
-		var s float32
-		for b := 0; b*32 < len(q); b++ {
-			blk := kb[b*34 : b*34+34]
-			var acc float32
+		for blk := 0; blk*32 < len(dst); blk++ {
+			bb := b[blk*34 : blk*34+34]
+			d := f16Table[binary.LittleEndian.Uint16(bb)]
 			for i := 0; i < 32; i++ {
-				acc += q[b*32+i] * float32(int8(blk[2+i]))
+				dst[blk*32+i] = d * float32(int8(bb[2+i]))
 			}
-			s += acc * f16Table[binary.LittleEndian.Uint16(blk)]
 		}
-		return s
 	}
 }
 
-func kvAxpy(t quant.Type, a float32, vb []byte, out []float32) {
-	switch t {
-	case quant.F32:
-		axpy(a, bytesF32(vb)[:len(out)], out)
-	case quant.F16:
-		v := bytesU16(vb)[:len(out)]
-		for i := range out {
-			out[i] += a * f16Table[v[i]]
-		}
-	default:
-		for b := 0; b*32 < len(out); b++ {
-			blk := vb[b*34 : b*34+34]
-			d := a * f16Table[binary.LittleEndian.Uint16(blk)]
-			for i := 0; i < 32; i++ {
-				out[b*32+i] += d * float32(int8(blk[2+i]))
-			}
-		}
-	}
-}

@@ -25,7 +25,10 @@ type scratch struct {
 	expTok   []int32
 	xg, xd   []float32
 
-	scores [][]float32
+	// Attention: tiles of the chunk and per-worker buffers.
+	tiles   []attnTile
+	maxTile int
+	workers []attnScratch
 
 	logits  []float32
 	outRows [][]float32
@@ -86,14 +89,28 @@ func newScratch(e *Engine) *scratch {
 		s.xg = make([]float32, B*c.Dim)
 		s.xd = make([]float32, B*c.Dim)
 	}
-	s.scores = make([][]float32, e.opts.Threads)
-	for i := range s.scores {
-		s.scores[i] = make([]float32, e.opts.Context)
+	// A tile's scores are (tokens × group heads × context) floats; keep
+	// that near 1M floats per worker, at least one token.
+	group := c.Heads / c.KVHeads
+	s.maxTile = max(1, min(16, (1<<20)/(group*e.opts.Context)))
+	s.tiles = make([]attnTile, 0, B)
+	s.workers = make([]attnScratch, e.opts.Threads)
+	for i := range s.workers {
+		s.workers[i] = attnScratch{
+			scores: make([]float32, s.maxTile*group*e.opts.Context),
+			k:      make([]float32, c.HeadDim),
+			v:      make([]float32, c.ValueDim),
+		}
 	}
 	s.mm = matmulJob{}
 	s.qa = quantJob{}
 	s.attn = attnJob{e: e}
 	return s
+}
+
+type attnScratch struct {
+	scores []float32
+	k, v   []float32
 }
 
 func (s *scratch) ensureOut(rows, vocab int) {
