@@ -537,4 +537,3 @@ func loadRow(t quant.Type, b []byte, dst []float32) {
 		}
 	}
 }
-
