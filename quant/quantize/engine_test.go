@@ -11,6 +11,7 @@ import (
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/quant/calibrate"
 )
 
 // TestEngineRunsQuantized quantizes stories260K with several recipes, runs
@@ -122,4 +123,69 @@ func klDiv(p, q []float32) float64 {
 		kl += math.Exp(a) * (a - (float64(q[i]) - lq))
 	}
 	return kl
+}
+
+// TestImatrixImprovesQuantized: an importance matrix computed by
+// ferry's calibration pass on the reference story lowers the KL divergence
+// of a low-bit quantization of stories260K on that story.
+func TestImatrixImprovesQuantized(t *testing.T) {
+	dir := testdata.Path(t, "models", "stories260K")
+	in := filepath.Join(dir, "stories260K.gguf")
+	var golden struct {
+		Greedy struct {
+			PromptIDs    []int32 `json:"prompt_ids"`
+			GeneratedIDs []int32 `json:"generated_ids"`
+		} `json:"greedy"`
+	}
+	json.Unmarshal(mustRead(t, filepath.Join(dir, "golden.json")), &golden)
+	ref := f32s(mustRead(t, filepath.Join(dir, "greedy_logits.f32")))
+	ids := append(append([]int32{}, golden.Greedy.PromptIDs...), golden.Greedy.GeneratedIDs...)[:len(ref)/512]
+
+	m, err := model.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := calibrate.New(m, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.Run(ids, 1, calibrate.Options{Context: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	im := d.Values()
+	kl := func(opts Options) float64 {
+		out := filepath.Join(t.TempDir(), "q.gguf")
+		if _, err := File(in, out, opts); err != nil {
+			t.Fatal(err)
+		}
+		qm, err := model.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer qm.Close()
+		e, err := engine.Load(qm, engine.Options{Threads: 2, KVCacheType: "f32", Context: 512})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		logits, err := e.Step([]engine.SeqTokens{{Seq: e.NewSeq(), Tokens: ids, AllLogits: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := 0.0
+		for i := range ids {
+			s += klDiv(ref[i*512:(i+1)*512], logits[i])
+		}
+		return s / float64(len(ids))
+	}
+	for _, ft := range []quant.FileType{quant.FileMostlyQ3_K_M, quant.FileMostlyIQ4XS} {
+		plain := kl(Options{FileType: ft})
+		weighted := kl(Options{FileType: ft, Imatrix: im})
+		t.Logf("%s: mean KL %.5f without imatrix, %.5f with", ft, plain, weighted)
+		if !(weighted < plain) {
+			t.Errorf("%s: imatrix did not help (%.5f >= %.5f)", ft, weighted, plain)
+		}
+	}
 }
