@@ -110,8 +110,38 @@ func (t *Tokenizer) encodeSPM(text string, prevSpecial bool, out []int32) []int3
 		return out
 	}
 	text = strings.ReplaceAll(text, " ", "▁")
+	if !t.spmCutSafe {
+		return t.spmSegment(text, out)
+	}
+	// No token has ▁ right after another character, so no merge can
+	// cross the start of a ▁ that follows another character: each such
+	// segment is merged on its own, with the same result and a much
+	// smaller heap.
+	start := 0
+	for i := 1; i < len(text); i++ {
+		if text[i] == 0xE2 && strings.HasPrefix(text[i:], "▁") && !strings.HasSuffix(text[:i], "▁") {
+			out = t.spmCached(text[start:i], out)
+			start = i
+		}
+	}
+	return t.spmCached(text[start:], out)
+}
 
-	syms := make([]spmSymbol, 0, len(text))
+// spmCached merges a segment through the word cache: text repeats words.
+func (t *Tokenizer) spmCached(seg string, out []int32) []int32 {
+	if ids, ok := t.cache.get(seg); ok {
+		return append(out, ids...)
+	}
+	n := len(out)
+	out = t.spmSegment(seg, out)
+	t.cache.put(seg, append([]int32(nil), out[n:]...))
+	return out
+}
+
+// spmSegment merges one stretch of escaped text.
+func (t *Tokenizer) spmSegment(text string, out []int32) []int32 {
+	var symBuf [64]spmSymbol
+	syms := symBuf[:0]
 	for off := 0; off < len(text); {
 		n := min(utf8Len(text[off]), len(text)-off)
 		idx := int32(len(syms))
@@ -122,7 +152,8 @@ func (t *Tokenizer) encodeSPM(text string, prevSpecial bool, out []int32) []int3
 		syms = append(syms, spmSymbol{start: int32(off), n: int32(n), prev: idx - 1, next: next})
 		off += n
 	}
-	heap := make(spmHeap, 0, len(syms))
+	var heapBuf [64]spmBigram
+	heap := spmHeap(heapBuf[:0])
 	tryAdd := func(left, right int32) {
 		if left < 0 || right < 0 {
 			return

@@ -95,6 +95,7 @@ type Tokenizer struct {
 	byteIDs        [256]int32
 	addSpacePrefix bool
 	removeExtraWS  bool
+	spmCutSafe     bool // no token has ▁ right after another character
 
 	bos, eos, eot, eom, unk, pad, sep int32
 	addBOS, addEOS                    bool
@@ -269,7 +270,6 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 			return nil, err
 		}
 		t.pretok = pt
-		t.cache = newWordCache()
 	}
 
 	// Special token ids; an id out of range is ignored, as llama.cpp does.
@@ -317,6 +317,13 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 	}
 
 	if t.kind == KindSPM {
+		t.spmCutSafe = true
+		for _, s := range t.tokens {
+			if i := strings.Index(s, "▁"); i >= 0 && strings.Contains(strings.TrimLeft(s, "▁"), "▁") {
+				t.spmCutSafe = false
+				break
+			}
+		}
 		for b := 0; b < 256; b++ {
 			id, ok := t.ids[fmt.Sprintf("<0x%02X>", b)]
 			if !ok {
@@ -331,6 +338,7 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 		}
 	}
 
+	t.cache = newWordCache()
 	t.findEOG()
 	t.setStripAttrs(md)
 	for i, ty := range t.types {
