@@ -345,7 +345,13 @@ func GGUFFileFromPlan(p *Plan, path string, opt Options) error {
 // convertTensor returns t's bytes as type to with rows reordered by perm.
 // When nothing changes it returns the source bytes without copying.
 func convertTensor(t *model.Tensor, to quant.Type, perm []int, workers int) ([]byte, error) {
-	src := t.Data
+	src, err := t.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %v", t.Name, err)
+	}
+	if want, err := quant.RowSize(t.Type, int64(t.Elements())); err != nil || int64(len(src)) != want {
+		return nil, fmt.Errorf("tensor %q: %d bytes of data for %v %s", t.Name, len(src), t.Shape, t.Type)
+	}
 	rowLen := int(t.Shape[0])
 	rows := int(t.Elements()) / max(rowLen, 1)
 	if perm != nil {

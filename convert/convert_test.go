@@ -667,3 +667,32 @@ func TestPermuteBias(t *testing.T) {
 		t.Errorf("q head 0 = %v", got)
 	}
 }
+
+// TestLazyExperts: a MoE model opened with OpenLazy (experts stacked one
+// tensor at a time during the write) converts to the same bytes.
+func TestLazyExperts(t *testing.T) {
+	path := testdata.Path(t, "oracle", "mixtral")
+	eager, err := model.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eager.Close()
+	lazy, err := model.OpenLazy(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lazy.Close()
+	if tn := lazy.Tensor("blk.0.ffn_up_exps.weight"); tn == nil || tn.Data != nil || tn.Load == nil {
+		t.Fatal("OpenLazy did not defer the expert stacking")
+	}
+	var a, b bytes.Buffer
+	if err := WriteGGUF(eager, &a, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteGGUF(lazy, &b, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("lazy and eager conversions differ")
+	}
+}

@@ -122,7 +122,9 @@ func hasTokenizer(dir string) bool {
 	return false
 }
 
-func openHF(dir string) (*Model, error) {
+func openHF(dir string) (*Model, error) { return openHFWith(dir, false) }
+
+func openHFWith(dir string, lazy bool) (*Model, error) {
 	raw, err := readHFConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -143,12 +145,24 @@ func openHF(dir string) (*Model, error) {
 		m.Close()
 		return nil, err
 	}
-	l := &hfLoader{dir: dir, arch: arch, hfClass: hfClass, cfg: cfg, rope: cfg.ropeParams(), m: m, src: src}
+	l := &hfLoader{dir: dir, arch: arch, hfClass: hfClass, cfg: cfg, rope: cfg.ropeParams(), m: m, src: src, lazy: lazy}
 	if err := l.load(); err != nil {
 		m.Close()
 		return nil, err
 	}
 	return m, nil
+}
+
+// OpenLazy is Open for converters: tensors that Open assembles in memory
+// (the stacked experts of Hugging Face MoE checkpoints) are left to be
+// assembled one at a time through Tensor.Load, so converting a large MoE
+// model needs memory for one tensor, not for all its experts. Read tensors
+// of such a model with Tensor.Bytes.
+func OpenLazy(path string) (*Model, error) {
+	if isHFDir(path) {
+		return openHFWith(path, true)
+	}
+	return Open(path)
 }
 
 type hfLoader struct {
@@ -158,6 +172,7 @@ type hfLoader struct {
 	src                []srcTensor
 	blocks             int64
 	bad                error // first out-of-range hyperparameter
+	lazy               bool  // stack experts on demand (OpenLazy)
 }
 
 func (l *hfLoader) errf(format string, a ...any) error {
@@ -870,7 +885,6 @@ func (l *hfLoader) stackExperts(experts map[string][]expertPart) error {
 		if len(first.Shape) != 2 {
 			return l.errf("tensor %q: expert weight has shape %v, want 2 dimensions", first.Name, first.Shape)
 		}
-		buf := make([]byte, 0, first.size()*len(parts))
 		for i, p := range parts {
 			if p.idx != i {
 				return l.errf("%s: expert %d is missing", name, i)
@@ -878,9 +892,21 @@ func (l *hfLoader) stackExperts(experts map[string][]expertPart) error {
 			if p.ref.Type != first.Type || len(p.ref.Shape) != 2 || p.ref.Shape[0] != first.Shape[0] || p.ref.Shape[1] != first.Shape[1] {
 				return l.errf("tensor %q: shape %v %s differs from expert 0's %v %s", p.ref.Name, p.ref.Shape, p.ref.Type, first.Shape, first.Type)
 			}
-			buf = append(buf, p.ref.Data...)
 		}
-		l.m.AddTensor(&Tensor{Name: name, Type: first.Type, Shape: []uint64{first.Shape[1], first.Shape[0], uint64(len(parts))}, Data: buf})
+		stack := func() ([]byte, error) {
+			buf := make([]byte, 0, first.size()*len(parts))
+			for _, p := range parts {
+				buf = append(buf, p.ref.Data...)
+			}
+			return buf, nil
+		}
+		t := &Tensor{Name: name, Type: first.Type, Shape: []uint64{first.Shape[1], first.Shape[0], uint64(len(parts))}}
+		if l.lazy {
+			t.Load = stack
+		} else {
+			t.Data, _ = stack()
+		}
+		l.m.AddTensor(t)
 	}
 	return nil
 }

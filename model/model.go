@@ -42,6 +42,18 @@ type Tensor struct {
 	// Data holds the raw bytes in Type's layout. It usually aliases a
 	// read-only file mapping: never write to it.
 	Data []byte
+	// Load, set only on models from OpenLazy, produces the bytes of a
+	// tensor the loader would otherwise assemble in memory at load time
+	// (stacked MoE experts); Data is nil then. Use Bytes to read either.
+	Load func() ([]byte, error)
+}
+
+// Bytes returns Data, or the result of Load for a lazily assembled tensor.
+func (t *Tensor) Bytes() ([]byte, error) {
+	if t.Data == nil && t.Load != nil {
+		return t.Load()
+	}
+	return t.Data, nil
 }
 
 // Elements is the product of the dimensions.

@@ -47,7 +47,7 @@ type appended, next to SRC (or in the current directory if that is read-only).`,
 			if to != "gguf" && to != "mlx" {
 				return fmt.Errorf("--to must be gguf or mlx, not %q", to)
 			}
-			m, err := model.Open(src)
+			m, err := model.OpenLazy(src)
 			if err != nil {
 				return err
 			}
