@@ -227,4 +227,6 @@ func TestThreadCounts(t *testing.T) {
 	for _, n := range []int{1, 3, 5} {
 		checkStoriesAgainst(t, m, Options{KVCacheType: "f32", Threads: n, BatchSize: 50}, g, ref, 1e-4, true, true)
 	}
+	// Decoding with more workers than KV heads splits the query groups.
+	checkStoriesAgainst(t, m, Options{KVCacheType: "f32", Threads: 7}, g, ref, 1e-4, false, true)
 }

@@ -450,10 +450,18 @@ func (j *attnJob) run(part, parts int) {
 	kt := e.kv.typ
 	kHeadBytes, vHeadBytes := e.kv.kRow/c.KVHeads, e.kv.vRow/c.KVHeads
 	w := &sc.workers[part]
-	items := len(sc.tiles) * c.KVHeads
+	// With few items (decode, one KV head) split the query heads of a group
+	// too, so every worker gets some.
+	gsplit := 1
+	if base := len(sc.tiles) * c.KVHeads; base < parts {
+		gsplit = min(group, (parts+base-1)/base)
+	}
+	items := len(sc.tiles) * c.KVHeads * gsplit
 	lo, hi := split(items, part, parts, 1)
 	for it := lo; it < hi; it++ {
-		tile, h := sc.tiles[it/c.KVHeads], it%c.KVHeads
+		gi := it % gsplit
+		g0, g1 := group*gi/gsplit, group*(gi+1)/gsplit
+		tile, h := sc.tiles[it/gsplit/c.KVHeads], it/gsplit%c.KVHeads
 		s := sc.tokSeq[tile.t0]
 		first, last := sc.tokPos[tile.t0], sc.tokPos[tile.t1-1]
 		window := 0
@@ -476,7 +484,7 @@ func (j *attnJob) run(part, parts int) {
 				if p > pos || window > 0 && p <= pos-window {
 					continue
 				}
-				for g := 0; g < group; g++ {
+				for g := g0; g < g1; g++ {
 					qh := h*group + g
 					q := sc.q[i*qDim+qh*hd : i*qDim+(qh+1)*hd]
 					scores[((i-tile.t0)*group+g)*span+p-lo] = dotF32(q, kf) * c.AttnScale
@@ -489,7 +497,7 @@ func (j *attnJob) run(part, parts int) {
 			if window > 0 {
 				start = max(0, pos-window+1)
 			}
-			for g := 0; g < group; g++ {
+			for g := g0; g < g1; g++ {
 				row := scores[((i-tile.t0)*group+g)*span:]
 				sv := row[start-lo : pos-lo+1]
 				if c.AttnSoftcap > 0 {
@@ -508,7 +516,7 @@ func (j *attnJob) run(part, parts int) {
 				if p > pos || window > 0 && p <= pos-window {
 					continue
 				}
-				for g := 0; g < group; g++ {
+				for g := g0; g < g1; g++ {
 					qh := h*group + g
 					a := scores[((i-tile.t0)*group+g)*span+p-lo]
 					axpy(a, vf, sc.att[(i*c.Heads+qh)*vd:(i*c.Heads+qh+1)*vd])
