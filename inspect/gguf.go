@@ -44,6 +44,10 @@ func inspectGGUF(path string) (*Report, error) {
 		r.Vocab = &Vocab{Size: len(toks), Tokenizer: tokenizerKind(model), Pre: f.String("tokenizer.ggml.pre")}
 	}
 	_, r.ChatTemplate = f.Get("tokenizer.chat_template")
+	if n, ok := f.Uint("split.count"); ok && n > 1 {
+		no, _ := f.Uint("split.no")
+		r.Notes = append(r.Notes, fmt.Sprintf("split GGUF: this is part %d of %d; counts cover this part only", no+1, n))
+	}
 	switch {
 	case len(f.Tensors) == 0 && r.Vocab != nil:
 		r.Notes = append(r.Notes, "vocabulary only: no tensors")

@@ -202,7 +202,7 @@ func inspectFile(path string, size int64) (*Report, error) {
 		return inspectGGUF(path)
 	case isLegacy(head):
 		return inspectLegacy(path, head, size)
-	case isLlama2C(head, size):
+	case isLlama2C(head, size), len(head) >= 4 && string(head[:4]) == "24ka":
 		return inspectLlama2C(path)
 	case isZip(head):
 		return inspectPyTorch(path)
@@ -217,7 +217,9 @@ func inspectFile(path string, size int64) (*Report, error) {
 
 // inspectDir handles Hugging Face and MLX folders (config.json), and
 // otherwise reports every model file found in the folder.
-func inspectDir(dir string) (*Report, error) {
+func inspectDir(dir string) (*Report, error) { return inspectDirLevel(dir, false) }
+
+func inspectDirLevel(dir string, nested bool) (*Report, error) {
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
 		if hasSafetensors(dir) {
 			return inspectHF(dir)
@@ -232,8 +234,13 @@ func inspectDir(dir string) (*Report, error) {
 	}
 	r := &Report{Path: dir, Format: "folder"}
 	var tokOnly []string
+	var subdirs []string
 	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if e.IsDir() {
+			subdirs = append(subdirs, e.Name())
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -246,7 +253,9 @@ func inspectDir(dir string) (*Report, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			// A broken file does not hide the others; its error is kept.
+			r.Notes = append(r.Notes, err.Error())
+			continue
 		}
 		if sub.Format == "tokenizer" {
 			tokOnly = append(tokOnly, e.Name())
@@ -254,18 +263,34 @@ func inspectDir(dir string) (*Report, error) {
 		r.Parts = append(r.Parts, sub)
 		r.FileSize += sub.FileSize
 	}
-	if len(r.Parts) == 0 {
+	if len(tokOnly) == len(r.Parts) && len(r.Notes) == 0 {
 		if tr, ok := inspectTokenizerDir(dir); ok {
 			return tr, nil
 		}
+	}
+	files := len(r.Parts)
+	// A folder of model folders (~/models): one level down only, so the
+	// cost stays bounded.
+	if !nested {
+		for _, name := range subdirs {
+			sub, err := inspectDirLevel(filepath.Join(dir, name), true)
+			if errors.Is(err, ErrUnknown) {
+				continue
+			}
+			if err != nil {
+				r.Notes = append(r.Notes, err.Error())
+				continue
+			}
+			r.Parts = append(r.Parts, sub)
+			r.FileSize += sub.FileSize
+		}
+	}
+	switch {
+	case len(r.Parts) == 0 && len(r.Notes) == 0:
 		return nil, fmt.Errorf("%s: %w (no model files in the folder)", dir, ErrUnknown)
-	}
-	if len(tokOnly) == len(r.Parts) {
-		if tr, ok := inspectTokenizerDir(dir); ok {
-			return tr, nil
-		}
-	}
-	if len(r.Parts) == 1 {
+	case len(r.Parts) == 0 && len(r.Notes) == 1:
+		return nil, errors.New(r.Notes[0])
+	case len(r.Parts) == 1 && files == 1 && len(r.Notes) == 0:
 		return r.Parts[0], nil
 	}
 	return r, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -519,5 +520,86 @@ func TestMLXOverrides(t *testing.T) {
 	}
 	if b, g := q.bitsFor("model.layers.2.self_attn.q_proj.weight"); b != 4 || g != 64 {
 		t.Fatalf("default bits %d group %d", b, g)
+	}
+}
+
+// TestFolders: a folder of model folders lists each (one level down), and a
+// broken file in a folder is reported without hiding the good ones.
+func TestFolders(t *testing.T) {
+	root := testdata.Path(t, "oracle")
+	r, err := Path(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := os.ReadDir(root)
+	if r.Format != "folder" || len(r.Parts) != len(dirs) {
+		t.Fatalf("%s: format %s, %d parts for %d folders", root, r.Format, len(r.Parts), len(dirs))
+	}
+	dir := t.TempDir()
+	good, _ := os.ReadFile(testdata.Path(t, "models", "stories260K", "stories260K.gguf"))
+	os.WriteFile(filepath.Join(dir, "good.gguf"), good, 0o644)
+	os.WriteFile(filepath.Join(dir, "broken.gguf"), good[:1000], 0o644)
+	r, err = Path(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Format != "folder" || len(r.Parts) != 1 || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "broken.gguf") {
+		t.Fatalf("%+v", r)
+	}
+	var buf bytes.Buffer
+	r.WriteText(&buf, TextOptions{})
+	if !strings.Contains(buf.String(), "error: ") {
+		t.Fatalf("text:\n%s", buf.String())
+	}
+}
+
+// TestGGUFValues: every value type, nested arrays, non-finite floats and
+// long strings survive both output modes.
+func TestGGUFValues(t *testing.T) {
+	w := gguf.NewWriter()
+	w.Set("general.architecture", "test")
+	w.Set("u8", uint8(1))
+	w.Set("i8", int8(-1))
+	w.Set("u16", uint16(2))
+	w.Set("i16", int16(-2))
+	w.Set("u32", uint32(3))
+	w.Set("i32", int32(-3))
+	w.Set("f32", float32(math.NaN()))
+	w.Set("bool", true)
+	w.Set("str", strings.Repeat("é", 100))
+	w.Set("u64", uint64(1<<40))
+	w.Set("i64", int64(-1<<40))
+	w.Set("f64", math.Inf(-1))
+	w.Set("bytes", []uint8{1, 2, 3})
+	w.Set("floats", []float32{1, float32(math.Inf(1))})
+	w.Set("nested", gguf.Array{Type: gguf.TypeArray, Values: []gguf.Array{
+		{Type: gguf.TypeInt32, Values: []int32{1, 2}},
+		{Type: gguf.TypeString, Values: []string{"a", "b", "c", "d", "e", "f", "g", "h"}},
+	}})
+	path := filepath.Join(t.TempDir(), "values.gguf")
+	f, _ := os.Create(path)
+	if _, err := w.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r, err := Path(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"value":"NaN"`, `"value":"-Inf"`, `"value":[1,2,3]`, `"value":[1,"+Inf"]`, `"value":[[1,2],["a","b","c","d","e","f","g","h"]]`, `"type":"array[array[int32]]"`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+	var buf bytes.Buffer
+	r.WriteText(&buf, TextOptions{})
+	for _, want := range []string{`[[1, 2], ["a", "b", "c", "d", "e", "f", … 8 total]]`, "… (200 bytes)", "-1099511627776"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("text lacks %s:\n%s", want, buf.String())
+		}
 	}
 }

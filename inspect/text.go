@@ -41,6 +41,9 @@ func (r *Report) writeText(w io.Writer, o TextOptions) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	if r.Format == "folder" {
 		p("%s: folder with %d models\n", r.Path, len(r.Parts))
+		for _, n := range r.Notes {
+			p("  error: %s\n", n)
+		}
 		for _, s := range r.Parts {
 			p("\n")
 			s.writeText(w, o)
