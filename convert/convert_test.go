@@ -15,6 +15,7 @@ import (
 	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
+	pt "github.com/ferryhq/ferry/pytorch/pytorchtest"
 	"github.com/ferryhq/ferry/quant"
 	"github.com/ferryhq/ferry/safetensors"
 )
@@ -695,4 +696,59 @@ func TestLazyExperts(t *testing.T) {
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Error("lazy and eager conversions differ")
 	}
+}
+
+// TestPyTorchFolderToGGUF: an HF folder whose weights are pytorch_model.bin
+// (here the llama3 oracle's BF16 weights re-saved in torch's format)
+// converts to the same tensors as the safetensors original.
+func TestPyTorchFolderToGGUF(t *testing.T) {
+	src := testdata.Path(t, "oracle", "llama3")
+	set, err := safetensors.OpenDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	var tensors []pt.Tensor
+	for _, n := range set.Names() {
+		r, _ := set.Get(n)
+		shape := make([]int64, len(r.Shape))
+		for i, d := range r.Shape {
+			shape[i] = int64(d)
+		}
+		tensors = append(tensors, pt.Tensor{Name: n, DType: string(r.DType), Shape: shape, Data: r.Data()})
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err == nil {
+			os.WriteFile(filepath.Join(dir, f), b, 0o644)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "pytorch_model.bin"), pt.StateDict("archive", tensors), 0o644)
+	m, err := model.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Format != model.FormatPyTorch {
+		t.Fatalf("format %s", m.Format)
+	}
+	ref, err := model.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	_, a := convertTo(t, m, Options{})
+	_, b := convertTo(t, ref, Options{})
+	if len(a.Tensors) != len(b.Tensors) {
+		t.Fatalf("%d tensors, want %d", len(a.Tensors), len(b.Tensors))
+	}
+	for i := range b.Tensors {
+		want := &b.Tensors[i]
+		got, ok := refTensor(a, want.Name)
+		if !ok || got.Type != want.Type || !reflect.DeepEqual(got.Shape, want.Shape) || !bytes.Equal(a.TensorData(got), b.TensorData(want)) {
+			t.Errorf("%s differs", want.Name)
+		}
+	}
+	checkAgainstSource(t, m, a)
 }
