@@ -277,6 +277,10 @@ func hfTokenizer(dir string, cfg config) (*Vocab, bool) {
 // tokenizerJSON counts the tokens of a tokenizers-library file: the
 // largest id in model.vocab and added_tokens, plus one.
 func tokenizerJSON(path string) (int, string, bool) {
+	// The largest real tokenizer.json files are ~35 MB.
+	if st, err := os.Stat(path); err != nil || st.Size() > 256<<20 {
+		return 0, "", false
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, "", false

@@ -15,7 +15,7 @@ func inspectTokenizerFile(path string) (*Report, bool) {
 	size := fileSize(path)
 	r := &Report{Path: path, Format: "tokenizer", FileSize: size}
 	switch {
-	case strings.HasSuffix(name, ".json"):
+	case strings.HasSuffix(name, ".json") && strings.Contains(name, "tokenizer") && name != "tokenizer_config.json":
 		n, kind, ok := tokenizerJSON(path)
 		if !ok {
 			return nil, false
