@@ -2,7 +2,11 @@ package model
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/gguf"
@@ -74,4 +78,16 @@ func short(v any) any {
 		return a.Type.String() + " array"
 	}
 	return v
+}
+
+// TestOpenLegacy: model.Open names a legacy GGML file and says it must be
+// converted.
+func TestOpenLegacy(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "old.bin")
+	os.WriteFile(p, append([]byte("tjgg\x01\x00\x00\x00"), make([]byte, 64)...), 0o644)
+	_, err := Open(p)
+	var le *gguf.LegacyError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "GGJT v1") || !strings.Contains(err.Error(), "must be converted") {
+		t.Fatalf("err = %v", err)
+	}
 }

@@ -173,6 +173,9 @@ func Open(path string) (*Model, error) {
 			return loaders[f](path)
 		}
 	}
+	if l, ok := gguf.DetectLegacy(path); !st.IsDir() && ok {
+		return nil, &gguf.LegacyError{Path: path, Legacy: l}
+	}
 	return nil, fmt.Errorf("%s: not a model ferry can load (expected a GGUF file, a Hugging Face or MLX folder, a llama2.c checkpoint or a PyTorch checkpoint)", path)
 }
 
