@@ -28,14 +28,14 @@ func init() {
 		Short: "Convert a model between GGUF, Hugging Face, MLX and llama2.c formats",
 		Long: `Convert a model to GGUF or to an MLX folder.
 
-SRC is a GGUF file, a Hugging Face folder (config.json + safetensors), an MLX
-folder, or a llama2.c checkpoint. --to gguf writes what llama.cpp's own
+SRC is a GGUF file, a Hugging Face folder (config.json + safetensors or
+pytorch_model.bin), an MLX folder, or a llama2.c checkpoint. --to gguf writes what llama.cpp's own
 converter writes (metadata keys, tensor names, q/k layout); --to mlx writes a
 folder mlx-lm can load.
 
 --type (gguf): auto (default: keep each tensor's type, 1-D tensors F32),
 f32, f16, bf16, or a quantization recipe (q8_0, q4_k_m, ...).
---type (mlx): f16 (default), bf16, f32, mlx-q4 or mlx-q8 (affine, --group-size).
+--type (mlx): f16 (default), bf16, f32, or mlx-q2 ... mlx-q8 (affine, --group-size).
 
 Output goes to a temporary file renamed into place at the end: an error or
 Ctrl-C leaves nothing behind. Without -o the output is SRC's name with the
