@@ -314,7 +314,7 @@ var knownPreSignatures = map[string]string{
 	"Split(" + hfQwen2Regex + ",Isolated,false);ByteLevel(false,false)":  "qwen2",
 	"ByteLevel(false,true)":              "gpt-2",
 	"Digits(true);ByteLevel(false,true)": "starcoder",
-	"Split([\r\n],Isolated,false);Split(\\s?\\p{L}+,Isolated,false);Split(\\s?\\p{P}+,Isolated,false);Split([一-龥ࠀ-一가-퟿]+,Isolated,false);Digits(true);ByteLevel(false,false)": "deepseek-coder",
+	"Split([\r\n],Isolated,false);Split(\\s?\\p{L}+,Isolated,false);Split(\\s?\\p{P}+,Isolated,false);Split(" + reCJK + ",Isolated,false);Digits(true);ByteLevel(false,false)": "deepseek-coder",
 }
 
 // specialVocab is gguf-py's SpecialVocab: special token ids, add_*_token

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -43,4 +44,23 @@ func FuzzScanners(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNamedPreTokenizersCompile builds every llama.cpp pre-tokenizer name
+// and runs it on llama.cpp's test strings: each must cover its input
+// exactly, in order.
+func TestNamedPreTokenizersCompile(t *testing.T) {
+	texts := []string{"Hello World! 123 4567 你好 'll 'S  \n\n\t x", " ?我想在apple工作1314151天～ ------=======", "<sentinel:12>IMGIMGABZ"}
+	for name := range namedPreRegexes {
+		p, err := preTokenizerFor(name, "")
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		for _, s := range texts {
+			if got := strings.Join(p.split(s), ""); got != s {
+				t.Errorf("%s: pieces of %q join to %q", name, s, got)
+			}
+		}
+	}
 }
