@@ -163,5 +163,3 @@ func (rp hfConfig) fullRope() hfConfig {
 	}
 	return rp
 }
-
-type jsonNumber = json.Number

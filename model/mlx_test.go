@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -205,7 +206,7 @@ func TestMLXDequantizeOddBits(t *testing.T) {
 	}
 }
 
-func jsonNum(s string) any { return jsonNumber(s) }
+func jsonNum(s string) any { return json.Number(s) }
 
 func TestMLXBadInput(t *testing.T) {
 	src := testdata.Path(t, "models", "stories260K-mlx-4bit")
