@@ -557,11 +557,11 @@ func TestMLXMatchesReference(t *testing.T) {
 	}
 }
 
-// TestMLXMoE: Mixtral and Qwen3-MoE written as MLX (stacked switch_mlp
-// experts) and read back give the same tensors (exactly for f32, within a
+// TestMLXMoE: Mixtral and Qwen3-MoE (stacked switch_mlp experts) and Phi-3
+// (fused projections) written as MLX and read back give the same tensors (exactly for f32, within a
 // quantization step for mlx-q4 matrices).
 func TestMLXMoE(t *testing.T) {
-	for _, name := range []string{"mixtral", "qwen3moe"} {
+	for _, name := range []string{"mixtral", "qwen3moe", "phi3"} {
 		m, err := model.Open(testdata.Path(t, "oracle", name))
 		if err != nil {
 			t.Fatal(err)
@@ -578,11 +578,19 @@ func TestMLXMoE(t *testing.T) {
 			if back.Arch() != m.Arch() || len(back.Tensors) != len(m.Tensors) {
 				t.Errorf("%s %s: arch %s, %d tensors (want %s, %d)", name, typ, back.Arch(), len(back.Tensors), m.Arch(), len(m.Tensors))
 			}
-			for _, kv := range []string{"expert_count", "expert_used_count", "expert_feed_forward_length"} {
+			for _, kv := range []string{"expert_count", "expert_used_count", "expert_feed_forward_length", "embedding_length", "block_count",
+				"feed_forward_length", "attention.head_count", "attention.head_count_kv", "context_length", "rope.dimension_count", "rope.scaling.original_context_length"} {
 				a, okA := m.ArchUint(kv)
 				b, _ := back.ArchUint(kv)
 				if okA && a != b {
 					t.Errorf("%s %s: %s = %d, want %d", name, typ, kv, b, a)
+				}
+			}
+			for _, kv := range []string{"rope.freq_base", "attention.layer_norm_rms_epsilon"} {
+				a, _ := m.ArchFloat(kv)
+				b, _ := back.ArchFloat(kv)
+				if a != b {
+					t.Errorf("%s %s: %s = %v, want %v", name, typ, kv, b, a)
 				}
 			}
 			for _, st := range m.Tensors {

@@ -38,6 +38,7 @@ var mlxArchs = map[string][2]string{
 	"qwen2":    {"Qwen2ForCausalLM", "qwen2"},
 	"qwen3":    {"Qwen3ForCausalLM", "qwen3"},
 	"qwen3moe": {"Qwen3MoeForCausalLM", "qwen3_moe"},
+	"phi3":     {"Phi3ForCausalLM", "phi3"},
 }
 
 // mlxArch is the MLX model kind of m: GGUF calls Mixtral "llama".
@@ -49,9 +50,13 @@ func mlxArch(m *model.Model) string {
 	return a
 }
 
-// mlxMoENames are mlx-lm's names for the stacked experts and the router,
-// relative to the layer.
+// mlxMoENames are mlx-lm's names that differ from the dense ones, relative
+// to the layer: stacked experts and routers, and Phi-3's fused projections.
 var mlxMoENames = map[string]map[string]string{
+	"phi3": {
+		"attn_qkv.weight": "self_attn.qkv_proj.weight",
+		"ffn_up.weight":   "mlp.gate_up_proj.weight",
+	},
 	"mixtral": {
 		"ffn_gate_exps.weight": "block_sparse_moe.switch_mlp.gate_proj.weight",
 		"ffn_up_exps.weight":   "block_sparse_moe.switch_mlp.up_proj.weight",
@@ -122,7 +127,7 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 	arch, kind := m.Arch(), mlxArch(m)
 	cls, ok := mlxArchs[kind]
 	if !ok {
-		return fmt.Errorf("%s: writing MLX is supported for llama, mistral, mixtral, qwen2, qwen3 and qwen3moe models, not %q", m.Path, arch)
+		return fmt.Errorf("%s: writing MLX is supported for llama, mistral, mixtral, qwen2, qwen3, qwen3moe and phi3 models, not %q", m.Path, arch)
 	}
 	typ := strings.ToLower(opt.Type)
 	var floatType quant.Type = quant.F16
@@ -440,6 +445,16 @@ func mlxConfig(m *model.Model, kind string, cls [2]string, floatType quant.Type,
 	case "mixtral":
 		cfg["num_local_experts"], _ = u("expert_count")
 		cfg["num_experts_per_tok"], _ = u("expert_used_count")
+	case "phi3":
+		if v, ok := u("rope.scaling.original_context_length"); ok {
+			cfg["original_max_position_embeddings"] = v
+		}
+		if rd, ok := u("rope.dimension_count"); ok && heads > 0 {
+			cfg["partial_rotary_factor"] = float64(rd) / float64(cfg["hidden_size"].(uint64)/heads)
+		}
+		if m.Tensor("rope_factors_long.weight") != nil {
+			return nil, fmt.Errorf("%s: Phi-3 LongRoPE factors cannot be written to an MLX config yet", m.Path)
+		}
 	case "qwen3moe":
 		cfg["num_experts"], _ = u("expert_count")
 		cfg["num_experts_per_tok"], _ = u("expert_used_count")
