@@ -230,3 +230,41 @@ func TestThreadCounts(t *testing.T) {
 	// Decoding with more workers than KV heads splits the query groups.
 	checkStoriesAgainst(t, m, Options{KVCacheType: "f32", Threads: 7}, g, ref, 1e-4, false, true)
 }
+
+// TestHostileMetadata: odd hyperparameter values give an error or a working
+// engine, never a panic or a huge allocation.
+func TestHostileMetadata(t *testing.T) {
+	base := openModel(t, "models", "stories260K", "stories260K.gguf")
+	vals := []any{uint32(0), uint32(1), uint32(3), uint32(1 << 20), uint64(1 << 40), float32(-1), float32(0), "x"}
+	for _, kv := range base.KV {
+		if !strings.HasPrefix(kv.Key, "llama.") {
+			continue
+		}
+		for _, v := range vals {
+			c := &model.Model{Path: "hostile"}
+			c.Metadata = gguf.Metadata{KV: append([]gguf.KV(nil), base.KV...)}
+			if err := c.Set(kv.Key, v); err != nil {
+				t.Fatal(err)
+			}
+			for _, tn := range base.Tensors {
+				c.AddTensor(tn)
+			}
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s = %v: panic %v", kv.Key, v, r)
+					}
+				}()
+				e, err := Load(c, Options{Threads: 2, Context: 64})
+				if err != nil {
+					return
+				}
+				defer e.Close()
+				s := e.NewSeq()
+				if _, err := e.Step([]SeqTokens{{Seq: s, Tokens: []int32{1, 2, 3}}}); err != nil {
+					t.Logf("%s = %v: step: %v", kv.Key, v, err)
+				}
+			}()
+		}
+	}
+}

@@ -28,6 +28,9 @@ type SeqTokens struct {
 // On error (bad token id, context or cache exhausted) no sequence's length
 // changes.
 func (e *Engine) Step(batch []SeqTokens) ([][]float32, error) {
+	if e.kv == nil {
+		return nil, errors.New("engine: Step after Close")
+	}
 	sc := e.sc
 	total, nOut := 0, 0
 	for i, b := range batch {
