@@ -192,7 +192,14 @@ func configFromModel(mdl *model.Model) (Config, family, error) {
 	}
 	// Attention scale: llama.cpp's "attention.scale" when present (Gemma's
 	// query_pre_attn_scalar ends up there), else 1/sqrt(head width).
-	c.AttnScale = float32(m.float("attention.scale", 1/math.Sqrt(float64(c.HeadDim))))
+	def := 1 / math.Sqrt(float64(c.HeadDim))
+	// GGUF does not carry Gemma's query_pre_attn_scalar; llama.cpp knows
+	// that only the 27B models use hidden/heads instead of the head width,
+	// and recognises them by depth. So does ferry.
+	if arch == "gemma2" && c.Layers == 46 || arch == "gemma3" && c.Layers == 62 {
+		def = 1 / math.Sqrt(float64(c.Dim/c.Heads))
+	}
+	c.AttnScale = float32(m.float("attention.scale", def))
 	if v, ok := mdl.Metadata.Float(arch + ".attention.query_pre_attn_scalar"); ok && v > 0 {
 		c.AttnScale = float32(1 / math.Sqrt(v))
 	}
