@@ -18,6 +18,7 @@ import (
 	pt "github.com/ferryhq/ferry/pytorch/pytorchtest"
 	"github.com/ferryhq/ferry/quant"
 	"github.com/ferryhq/ferry/safetensors"
+	"github.com/ferryhq/ferry/tokenizer"
 )
 
 var oracles = []string{"llama2", "llama3", "mistral", "mixtral", "qwen2", "qwen3", "qwen3moe", "gemma", "gemma2", "gemma3", "phi3"}
@@ -759,4 +760,44 @@ func TestPyTorchFolderToGGUF(t *testing.T) {
 		}
 	}
 	checkAgainstSource(t, m, a)
+}
+
+// TestMLXTokenizerFromGGUF: an MLX folder written from a GGUF gets a
+// tokenizer.model rebuilt from the GGUF vocabulary; read back it gives the
+// same tokens, scores and types, and the same pieces as the original
+// tok512.model.
+func TestMLXTokenizerFromGGUF(t *testing.T) {
+	g, err := model.Open(testdata.Path(t, "models", "stories260K", "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	dir := filepath.Join(t.TempDir(), "mlx")
+	if err := MLXFolder(g, dir, MLXOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := model.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	for _, key := range []string{"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"} {
+		a, _ := g.Get(key)
+		b, ok := back.Get(key)
+		if !ok || !reflect.DeepEqual(a.Value, b.Value) {
+			t.Errorf("%s differs after the MLX round trip", key)
+		}
+	}
+	mine, err := tokenizer.ReadSPModel(filepath.Join(dir, "tokenizer.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := tokenizer.ReadSPModel(testdata.Path(t, "models", "stories260K", "tok512.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(mine.Pieces, ref.Pieces) || mine.ModelType != ref.ModelType || mine.ByteFallback != ref.ByteFallback ||
+		mine.UnkID != ref.UnkID || mine.BOSID != ref.BOSID || mine.EOSID != ref.EOSID || mine.PadID != ref.PadID {
+		t.Errorf("tokenizer.model differs from tok512.model: %+v vs %+v", mine, ref)
+	}
 }

@@ -256,7 +256,11 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), cfg); err != nil {
 		return err
 	}
-	return copyTokenizerFiles(m.Path, dir)
+	if st, err := os.Stat(m.Path); err == nil && st.IsDir() {
+		return copyTokenizerFiles(m.Path, dir)
+	}
+	_, err = writeGGUFTokenizer(m, dir)
+	return err
 }
 
 func workerCount(w int) int {
