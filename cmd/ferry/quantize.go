@@ -16,9 +16,9 @@ import (
 
 func init() {
 	var (
-		pure, leaveOutput, allowRequant, asJSON, quiet bool
-		outType, embType, imatrixPath                  string
-		threads                                        int
+		pure, leaveOutput, allowRequant, asJSON, quiet, dryRun bool
+		outType, embType, imatrixPath                          string
+		threads                                                int
 	)
 	cmd := &cobra.Command{
 		Use:   "quantize IN.gguf OUT.gguf TYPE",
@@ -57,6 +57,13 @@ func init() {
 				opts.Imatrix = d.Values()
 				fmt.Fprintf(cmd.ErrOrStderr(), "loaded %d importance matrix entries from %s (%d chunks)\n", len(opts.Imatrix), imatrixPath, d.ChunkCount)
 			}
+			if dryRun {
+				rep, err := quantize.DryRun(args[0], opts)
+				if err != nil {
+					return err
+				}
+				return printQuantReport(cmd, rep, ft, asJSON, quiet, "would write")
+			}
 			var bar *progressbar.ProgressBar
 			if !quiet && !asJSON && term.IsTerminal(int(os.Stderr.Fd())) {
 				bar = progressbar.NewOptions(1, progressbar.OptionSetWriter(os.Stderr),
@@ -77,26 +84,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), rep)
-			}
-			out := cmd.OutOrStdout()
-			if !quiet {
-				for _, p := range rep.Tensors {
-					note := ""
-					if p.Fallback {
-						note = "  (fallback: row length not a multiple of the block size)"
-					}
-					fmt.Fprintf(out, "%-40s %-22s %6s -> %-6s %10.3f MiB -> %10.3f MiB%s\n", p.Name, quantShapeString(p.Shape),
-						p.From, p.To, float64(p.InBytes)/(1<<20), float64(p.OutBytes)/(1<<20), note)
-				}
-			}
-			fmt.Fprintf(out, "model size: %.2f MiB (%.2f bits per weight)\n", float64(rep.InBytes)/(1<<20), rep.BitsPerWeightIn())
-			fmt.Fprintf(out, "quant size: %.2f MiB (%.2f bits per weight), file type %s (%d)\n", float64(rep.OutBytes)/(1<<20), rep.BitsPerWeightOut(), ft, uint32(ft))
-			if rep.Fallbacks > 0 {
-				fmt.Fprintf(out, "warning: %d of %d tensors required fallback quantization\n", rep.Fallbacks, len(rep.Tensors))
-			}
-			return nil
+			return printQuantReport(cmd, rep, ft, asJSON, quiet, "wrote "+args[1])
 		},
 	}
 	f := cmd.Flags()
@@ -109,6 +97,7 @@ func init() {
 	f.IntVar(&threads, "threads", 0, "worker threads (default: all cores)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&quiet, "quiet", false, "print only the summary")
+	f.BoolVar(&dryRun, "dry-run", false, "show the types and sizes without writing anything")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -126,4 +115,28 @@ func quantShapeString(shape []uint64) string {
 		parts[i] = fmt.Sprint(d)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func printQuantReport(cmd *cobra.Command, rep *quantize.Report, ft quant.FileType, asJSON, quiet bool, what string) error {
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), rep)
+	}
+	out := cmd.OutOrStdout()
+	if !quiet {
+		for _, p := range rep.Tensors {
+			note := ""
+			if p.Fallback {
+				note = "  (fallback: row length not a multiple of the block size)"
+			}
+			fmt.Fprintf(out, "%-40s %-22s %6s -> %-6s %10.3f MiB -> %10.3f MiB%s\n", p.Name, quantShapeString(p.Shape),
+				p.From, p.To, float64(p.InBytes)/(1<<20), float64(p.OutBytes)/(1<<20), note)
+		}
+		fmt.Fprintln(out, what)
+	}
+	fmt.Fprintf(out, "model size: %.2f MiB (%.2f bits per weight)\n", float64(rep.InBytes)/(1<<20), rep.BitsPerWeightIn())
+	fmt.Fprintf(out, "quant size: %.2f MiB (%.2f bits per weight), file type %s (%d)\n", float64(rep.OutBytes)/(1<<20), rep.BitsPerWeightOut(), ft, uint32(ft))
+	if rep.Fallbacks > 0 {
+		fmt.Fprintf(out, "warning: %d of %d tensors required fallback quantization\n", rep.Fallbacks, len(rep.Tensors))
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ package quantize
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -42,14 +43,27 @@ type TensorPlan struct {
 	OutBytes uint64
 }
 
+// MarshalJSON writes the types by name ("Q4_K") rather than by id.
+func (p TensorPlan) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name     string   `json:"name"`
+		Shape    []uint64 `json:"shape"`
+		From     string   `json:"from"`
+		To       string   `json:"to"`
+		Fallback bool     `json:"fallback,omitempty"`
+		InBytes  uint64   `json:"in_bytes"`
+		OutBytes uint64   `json:"out_bytes"`
+	}{p.Name, p.Shape, p.From.String(), p.To.String(), p.Fallback, p.InBytes, p.OutBytes})
+}
+
 // Report summarizes a quantization.
 type Report struct {
-	Tensors   []TensorPlan
-	InBytes   uint64 // tensor data bytes before
-	OutBytes  uint64 // tensor data bytes after
-	Elements  uint64
-	Fallbacks int
-	FileSize  int64 // bytes written
+	Tensors   []TensorPlan `json:"tensors"`
+	InBytes   uint64       `json:"in_bytes"`  // tensor data bytes before
+	OutBytes  uint64       `json:"out_bytes"` // tensor data bytes after
+	Elements  uint64       `json:"elements"`
+	Fallbacks int          `json:"fallbacks"`
+	FileSize  int64        `json:"file_size,omitempty"` // bytes written
 }
 
 // BitsPerWeightIn and BitsPerWeightOut are tensor bytes*8 / elements.
@@ -118,6 +132,29 @@ func Plan(f *gguf.File, opts Options) ([]TensorPlan, error) {
 		plans[i] = p
 	}
 	return plans, nil
+}
+
+// DryRun reports what File would do without converting or writing.
+func DryRun(inPath string, opts Options) (*Report, error) {
+	f, err := gguf.Open(inPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	plans, err := Plan(f, opts)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Tensors: plans}
+	for i, p := range plans {
+		rep.InBytes += p.InBytes
+		rep.OutBytes += p.OutBytes
+		rep.Elements += f.Tensors[i].Elements()
+		if p.Fallback {
+			rep.Fallbacks++
+		}
+	}
+	return rep, nil
 }
 
 // File quantizes the GGUF file inPath into outPath. The output appears
