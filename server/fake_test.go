@@ -17,6 +17,7 @@ import (
 type fakeBackend struct {
 	ctxLen  int
 	script  string // bytes the model cycles through
+	reply   string // if set: answer exactly this after "<assistant>", then EOS
 	eosAt   int    // emit EOS after this many generated tokens in a seq (0: never)
 	delay   time.Duration
 	mu      sync.Mutex
@@ -93,6 +94,27 @@ func (b *fakeBackend) next(toks []int32) int32 {
 	// Count generated tokens: those after the last prompt end marker are
 	// not distinguishable, so EOS is driven by length instead.
 	_ = gen
+	if b.reply != "" {
+		const marker = "<assistant>"
+		end := -1
+		for i := len(toks) - len(marker); i >= 0; i-- {
+			ok := true
+			for j := range len(marker) {
+				if toks[i+j] != int32(marker[j]) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				end = i + len(marker)
+				break
+			}
+		}
+		if k := len(toks) - end; end >= 0 && k < len(b.reply) {
+			return int32(b.reply[k])
+		}
+		return fakeEOS
+	}
 	if b.eosAt > 0 && len(toks) >= b.eosAt {
 		return fakeEOS
 	}

@@ -189,7 +189,8 @@ func (s *Scheduler) Generate(ctx context.Context, req Request, fn func(Chunk) er
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if len(s.queue) >= s.opts.QueueSize && s.active+len(s.queue) >= s.opts.Parallel {
+	// Jobs about to take a free slot do not count against the queue.
+	if len(s.queue) >= s.opts.QueueSize+(s.opts.Parallel-s.active) {
 		s.mu.Unlock()
 		return nil, ErrQueueFull
 	}
@@ -367,9 +368,11 @@ func (s *Scheduler) loop() {
 			for _, j := range q {
 				j.finish(nil, ErrClosed)
 			}
-			for _, j := range running {
-				s.release(j)
-				j.finish(nil, ErrClosed)
+			for _, sl := range s.slots {
+				if j := sl.job; j != nil {
+					s.release(j)
+					j.finish(nil, ErrClosed)
+				}
 			}
 			for _, sl := range s.slots {
 				if sl.seq != nil {
@@ -534,6 +537,13 @@ func (s *Scheduler) flush(j *job) bool {
 		}
 		if k := strings.Index(text, st); k >= 0 {
 			j.raw = nil
+			// Drop the logprobs of tokens that lie wholly in the stop
+			// string or after it: their text is not returned.
+			cut := len(text) - k
+			for len(j.lps) > 0 && len(j.lps[len(j.lps)-1].Bytes) <= cut {
+				cut -= len(j.lps[len(j.lps)-1].Bytes)
+				j.lps = j.lps[:len(j.lps)-1]
+			}
 			if k > 0 || len(j.lps) > 0 {
 				j.emit(Chunk{Text: text[:k], Logprobs: j.takeLps()})
 			}

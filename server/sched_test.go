@@ -152,7 +152,7 @@ func TestSchedulerQueueFull(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("second request never queued")
+			r, q := s.Busy(); t.Fatalf("second request never queued: %d running %d queued", r, q)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -239,29 +239,22 @@ func openaiError(w http.ResponseWriter, err error) {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	root := func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			ollamaError(w, errf(http.StatusNotFound, "404 page not found"))
-			return
-		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if r.Method == http.MethodHead {
 			return
 		}
 		io.WriteString(w, "Ferry is running")
 	}
-	mux.HandleFunc("GET /", root)
-	mux.HandleFunc("HEAD /", root)
+	// GET patterns also match HEAD.
+	mux.HandleFunc("GET /{$}", root)
 	mux.HandleFunc("GET /health", s.handleHealth)
-	mux.HandleFunc("HEAD /health", s.handleHealth)
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /api/version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"version": s.cfg.Version})
 	})
-	mux.HandleFunc("HEAD /api/version", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("POST /api/generate", s.handleGenerate)
 	mux.HandleFunc("POST /api/chat", s.handleChat)
 	mux.HandleFunc("GET /api/tags", s.handleTags)
-	mux.HandleFunc("HEAD /api/tags", s.handleTags)
 	mux.HandleFunc("POST /api/show", s.handleShow)
 	mux.HandleFunc("GET /api/ps", s.handlePs)
 	mux.HandleFunc("POST /api/copy", s.handleCopy)
