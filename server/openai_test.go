@@ -198,14 +198,14 @@ func TestParseToolCallsFamilies(t *testing.T) {
 	known := map[string]bool{"f": true, "g": true}
 	for in, want := range map[string]string{
 		`<tool_call>{"name":"f","arguments":{"a":1}}</tool_call><tool_call>{"name":"g","arguments":{}}</tool_call>`: "f{a:1} g{}",
-		`[TOOL_CALLS] [{"name":"f","arguments":{"a":1}}]`:                                                          "f{a:1}",
-		`[TOOL_CALLS]f[ARGS]{"a":1}`:                                                                                "f{a:1}",
-		`<|python_tag|>{"name":"f","parameters":{"a":1}}`:                                                          "f{a:1}",
-		`{"name":"f","parameters":{"a":1}}; {"name":"g","parameters":{"b":"x"}}`:                                   "f{a:1} g{b:x}",
-		`{"name":"f","arguments":"{\"a\":1}"}`:                                                                      "f{a:1}",
-		`{"name":"unknown","arguments":{}}`:                                                                         "",
-		`{"not":"a call"}`:                                                                                          "",
-		`<tool_call>{broken</tool_call>`:                                                                            "",
+		`[TOOL_CALLS] [{"name":"f","arguments":{"a":1}}]`:                                                           "f{a:1}",
+		`[TOOL_CALLS]f[ARGS]{"a":1}`:                                             "f{a:1}",
+		`<|python_tag|>{"name":"f","parameters":{"a":1}}`:                        "f{a:1}",
+		`{"name":"f","parameters":{"a":1}}; {"name":"g","parameters":{"b":"x"}}`: "f{a:1} g{b:x}",
+		`{"name":"f","arguments":"{\"a\":1}"}`:                                   "f{a:1}",
+		`{"name":"unknown","arguments":{}}`:                                      "",
+		`{"not":"a call"}`:                                                       "",
+		`<tool_call>{broken</tool_call>`:                                         "",
 	} {
 		calls := parseToolCalls(in, known)
 		var parts []string

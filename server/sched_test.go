@@ -152,7 +152,8 @@ func TestSchedulerQueueFull(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			r, q := s.Busy(); t.Fatalf("second request never queued: %d running %d queued", r, q)
+			r, q := s.Busy()
+			t.Fatalf("second request never queued: %d running %d queued", r, q)
 		}
 		time.Sleep(time.Millisecond)
 	}
