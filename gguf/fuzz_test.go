@@ -2,6 +2,7 @@ package gguf
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/ferryhq/ferry/quant"
@@ -19,6 +20,14 @@ func FuzzParse(f *testing.F) {
 		g, err := Parse("fuzz", b)
 		if err != nil {
 			return
+		}
+		// A prefix, told the full size, parses the same or asks for more.
+		if h, err := parse("prefix", b[:len(b)/2], uint64(len(b))); err == nil {
+			if len(h.KV) != len(g.KV) || len(h.Tensors) != len(g.Tensors) {
+				t.Fatalf("prefix parse differs")
+			}
+		} else if !errors.Is(err, errNeedMore) {
+			t.Fatalf("prefix parse: %v", err)
 		}
 		w := NewWriter()
 		for _, kv := range g.KV {

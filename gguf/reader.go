@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
+	"os"
 	"unicode/utf8"
 
 	"github.com/ferryhq/ferry/internal/mmap"
@@ -83,7 +85,57 @@ func Open(path string) (*File, error) {
 // Parse parses a GGUF image held in memory. name is used in errors. The
 // returned File refers to data; it does not copy it.
 func Parse(name string, data []byte) (*File, error) {
-	r := &reader{name: name, b: data}
+	return parse(name, data, uint64(len(data)))
+}
+
+// maxHeaderRead bounds what ReadHeader reads: real headers (metadata with
+// the largest vocabularies and merge lists, tensor tables) stay far below.
+const maxHeaderRead = 128 << 20
+
+// errNeedMore reports that a header prefix ended before the header did.
+var errNeedMore = errors.New("header continues past the bytes read")
+
+// ReadHeader parses the header and tensor table of a GGUF file by reading
+// only its first bytes (growing the read until the header fits), without
+// mapping the file: what inspecting needs, on every platform. The File
+// has no tensor data: TensorData returns nil.
+func ReadHeader(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := uint64(st.Size())
+	n := min(size, 2<<20)
+	for {
+		buf := make([]byte, n)
+		if _, err := fh.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		f, err := parse(path, buf, size)
+		if errors.Is(err, errNeedMore) {
+			if n >= maxHeaderRead {
+				return nil, &FormatError{Path: path, Offset: -1, Msg: fmt.Sprintf("header larger than %d MB (a string or array claims most of the file?)", maxHeaderRead>>20)}
+			}
+			n = min(size, n*4, maxHeaderRead)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.data = nil
+		return f, nil
+	}
+}
+
+// parse reads a GGUF image of which data is the first bytes (all of them
+// unless called from ReadHeader); size is the whole file's length.
+func parse(name string, data []byte, size uint64) (*File, error) {
+	r := &reader{name: name, b: data, size: size}
 	if len(data) < 4 || string(data[:4]) != Magic {
 		if l, ok := SniffLegacy(data); ok {
 			return nil, &LegacyError{Path: name, Legacy: l}
@@ -91,7 +143,7 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, fmt.Errorf("%s: %w (magic %q)", name, ErrNotGGUF, printable(data[:min(4, len(data))]))
 	}
 	r.off = 4
-	f := &File{Path: name, Size: uint64(len(data)), data: data}
+	f := &File{Path: name, Size: size, data: data}
 	f.Version = r.u32()
 	if r.err == nil && (f.Version < 2 || f.Version > 3) {
 		if f.Version&0xFFFF == 0 && bits.ReverseBytes32(f.Version) <= 3 {
@@ -109,12 +161,12 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	// Every KV needs at least 12 bytes and every tensor info at least 24, so
 	// counts beyond what the file could hold are rejected before allocating.
-	rest := uint64(len(data)) - uint64(r.off)
+	rest := size - uint64(r.off)
 	if nKV > rest/12 {
-		return nil, r.errf(16, "metadata count %d is impossible for a %d-byte file", nKV, len(data))
+		return nil, r.errf(16, "metadata count %d is impossible for a %d-byte file", nKV, size)
 	}
 	if nTensors > rest/24 {
-		return nil, r.errf(8, "tensor count %d is impossible for a %d-byte file", nTensors, len(data))
+		return nil, r.errf(8, "tensor count %d is impossible for a %d-byte file", nTensors, size)
 	}
 	f.KV = make([]KV, 0, min(nKV, preallocCap))
 	f.index = make(map[string]int, min(nKV, preallocCap))
@@ -193,10 +245,10 @@ func Parse(name string, data []byte) (*File, error) {
 		f.Tensors = append(f.Tensors, t)
 	}
 	f.DataOffset = alignUp(uint64(r.off), f.Alignment)
-	if f.DataOffset > uint64(len(data)) && len(f.Tensors) > 0 {
-		return nil, r.errf(-1, "file truncated: data section would start at byte %d of %d", f.DataOffset, len(data))
+	if f.DataOffset > size && len(f.Tensors) > 0 {
+		return nil, r.errf(-1, "file truncated: data section would start at byte %d of %d", f.DataOffset, size)
 	}
-	dataLen := uint64(len(data)) - min(f.DataOffset, uint64(len(data)))
+	dataLen := size - min(f.DataOffset, size)
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
 		if t.Offset%f.Alignment != 0 {
@@ -247,9 +299,13 @@ func (f *File) Tensor(name string) (*TensorInfo, bool) {
 	return &f.Tensors[i], true
 }
 
-// TensorData returns the bytes of t inside the mapping, without copying.
+// TensorData returns the bytes of t inside the mapping, without copying,
+// or nil for a File from ReadHeader or a closed one.
 func (f *File) TensorData(t *TensorInfo) []byte {
 	start := f.DataOffset + t.Offset
+	if uint64(len(f.data)) < start+t.Size {
+		return nil
+	}
 	return f.data[start : start+t.Size : start+t.Size]
 }
 
@@ -257,7 +313,8 @@ func alignUp(n, a uint64) uint64 { return (n + a - 1) / a * a }
 
 type reader struct {
 	name string
-	b    []byte
+	b    []byte // the file, or its first bytes (ReadHeader)
+	size uint64 // the file's length
 	off  int
 	err  error
 }
@@ -271,7 +328,11 @@ func (r *reader) need(n uint64) bool {
 		return false
 	}
 	if n > uint64(len(r.b)-r.off) {
-		r.err = r.errf(r.off, "file truncated: need %d more bytes, %d left", n, len(r.b)-r.off)
+		if uint64(len(r.b)) < r.size && n <= r.size-uint64(r.off) {
+			r.err = errNeedMore
+			return false
+		}
+		r.err = r.errf(r.off, "file truncated: need %d more bytes, %d left", n, r.size-uint64(r.off))
 		return false
 	}
 	return true
@@ -390,8 +451,8 @@ func (r *reader) value(t ValueType, depth int) any {
 			r.err = r.errf(at, "array of unknown value type %d", uint32(et))
 			return nil
 		}
-		if n > uint64(len(r.b)-r.off)/elemSize(et) {
-			r.err = r.errf(at, "array length %d is impossible with %d bytes left", n, len(r.b)-r.off)
+		if n > (r.size-uint64(r.off))/elemSize(et) {
+			r.err = r.errf(at, "array length %d is impossible with %d bytes left", n, r.size-uint64(r.off))
 			return nil
 		}
 		if n > maxArrayLen {

@@ -19,11 +19,10 @@ import (
 func isLlama2C(head []byte, size int64) bool { return llama2c.Sniff(head, size) }
 
 func inspectLlama2C(path string) (*Report, error) {
-	f, err := llama2c.Open(path)
+	f, err := llama2c.ReadHeader(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	c := f.Config
 	r := &Report{Path: path, Format: "llama2c", Architecture: "llama", FileSize: f.Size}
 	hist := typeHist{}

@@ -53,11 +53,10 @@ func appendOnce(list []string, s string) []string {
 }
 
 func inspectPyTorch(path string) (*Report, error) {
-	f, err := pytorch.Open(path)
+	f, err := pytorch.ReadHeader(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	r := &Report{Path: path, Format: "pytorch", FileSize: fileSize(path)}
 	addPyTorch(r, []*pytorch.File{f})
 	r.Notes = append(r.Notes, "a bare checkpoint has no config.json: architecture and sizes are unknown")
@@ -84,7 +83,7 @@ func inspectHFPyTorch(dir string) (*Report, error) {
 		}
 	}()
 	for _, p := range paths {
-		f, err := pytorch.Open(p)
+		f, err := pytorch.ReadHeader(p)
 		if err != nil {
 			return nil, err
 		}

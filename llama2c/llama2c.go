@@ -206,6 +206,36 @@ func Parse(name string, data []byte) (*File, error) {
 	return &File{Path: name, Config: c, Tensors: ts, Size: want, data: data}, nil
 }
 
+// ReadHeader reads only the 28-byte header of a checkpoint and checks it
+// against the file size, without mapping the file. The File has no data:
+// Data and LayerData must not be called.
+func ReadHeader(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var b [HeaderSize]byte
+	n, _ := fh.ReadAt(b[:], 0)
+	if n >= 8 && string(b[:4]) == exportMagic {
+		return nil, fmt.Errorf("%s: llama2c: version-%d export (magic \"ak42\") is not supported; export with llama2.c's legacy (version 0) format", path, binary.LittleEndian.Uint32(b[4:]))
+	}
+	c, err := ParseConfig(b[:n])
+	if err != nil {
+		return nil, fmt.Errorf("%s: llama2c: %w", path, err)
+	}
+	ts, want := c.Layout()
+	if st.Size() != want {
+		return nil, fmt.Errorf("%s: llama2c: header (dim %d, hidden %d, layers %d, heads %d/%d, vocab %d, seq_len %d) implies %d bytes, file has %d",
+			path, c.Dim, c.HiddenDim, c.NLayers, c.NHeads, c.NKVHeads, c.VocabSize, c.SeqLen, want, st.Size())
+	}
+	return &File{Path: path, Config: c, Tensors: ts, Size: want}, nil
+}
+
 // Tensor returns the named weight array.
 func (f *File) Tensor(name string) (*Tensor, bool) {
 	for i := range f.Tensors {

@@ -212,3 +212,22 @@ func TestVocabBadInput(t *testing.T) {
 		t.Error("impossible vocab size accepted")
 	}
 }
+
+func TestReadHeader(t *testing.T) {
+	p := testdata.Path(t, "models", "stories260K", "stories260K.bin")
+	a, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := ReadHeader(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Config != b.Config || a.Size != b.Size || len(a.Tensors) != len(b.Tensors) {
+		t.Fatalf("%+v vs %+v", a.Config, b.Config)
+	}
+	if _, err := ReadHeader(testdata.Path(t, "models", "stories260K", "tok512.bin")); err == nil {
+		t.Fatal("tokenizer file accepted as a checkpoint")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,16 +137,41 @@ func Open(path string) (*File, error) {
 
 // Parse reads a checkpoint held in memory; name is used in errors.
 func Parse(name string, data []byte) (*File, error) {
+	return parse(name, bytes.NewReader(data), int64(len(data)), data)
+}
+
+// ReadHeader reads a checkpoint's tensor table from the zip's central
+// directory and data.pkl only, without mapping the file. The File has no
+// tensor data: Data and StorageBytes return nil.
+func ReadHeader(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, fh, st.Size(), nil)
+}
+
+// parse reads the archive through ra (size bytes); data is the mapped file
+// when tensor bytes will be served, nil otherwise.
+func parse(name string, ra io.ReaderAt, size int64, data []byte) (*File, error) {
 	fail := func(format string, a ...any) (*File, error) {
 		return nil, fmt.Errorf("%s: pytorch: %s", name, fmt.Sprintf(format, a...))
 	}
-	if bytes.HasPrefix(data, legacyMagic) {
+	head := make([]byte, len(legacyMagic))
+	n, _ := ra.ReadAt(head, 0)
+	head = head[:n]
+	if bytes.HasPrefix(head, legacyMagic) {
 		return fail("legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a current PyTorch or convert it to safetensors")
 	}
-	if !Sniff(data) {
+	if !Sniff(head) {
 		return fail("not a zip archive (PyTorch checkpoints since 1.6 are zip files)")
 	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	zr, err := zip.NewReader(ra, size)
 	if err != nil {
 		return fail("zip: %v", err)
 	}
@@ -178,6 +204,7 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 
 	storages := map[string]*storageEntry{}
+	fileSize := size
 	mach := &machine{b: pb}
 	mach.tensor = func(st *storage, offset int64, shape, stride []int64) (*Tensor, error) {
 		se, ok := storages[st.key]
@@ -195,7 +222,7 @@ func Parse(name string, data []byte) (*File, error) {
 				return nil, fmt.Errorf("storage %q: %v", st.key, err)
 			}
 			size := int64(zf.UncompressedSize64)
-			if zf.UncompressedSize64 > uint64(len(data)) || off < 0 || off > int64(len(data))-size {
+			if zf.UncompressedSize64 > uint64(fileSize) || off < 0 || off > fileSize-size {
 				return nil, fmt.Errorf("storage %q: entry %s lies past the end of the file", st.key, entry)
 			}
 			hi, lo := bits.Mul64(uint64(st.numel), uint64(st.dtype.Size()))
@@ -325,6 +352,9 @@ func (f *File) Data(t *Tensor) ([]byte, error) {
 	if !t.Contiguous() {
 		return nil, fmt.Errorf("%s: pytorch: tensor %q is not contiguous (shape %v, stride %v)", f.Path, t.Name, t.Shape, t.Stride)
 	}
+	if f.data == nil {
+		return nil, fmt.Errorf("%s: pytorch: opened for its header only", f.Path)
+	}
 	es := int64(t.DType.Size())
 	start := t.st.offset + t.StorageOffset*es
 	end := start + t.Elements()*es
@@ -333,6 +363,9 @@ func (f *File) Data(t *Tensor) ([]byte, error) {
 
 // StorageBytes returns the whole storage behind t, for strided access.
 func (f *File) StorageBytes(t *Tensor) []byte {
+	if f.data == nil {
+		return nil
+	}
 	return f.data[t.st.offset : t.st.offset+t.st.size : t.st.offset+t.st.size]
 }
 

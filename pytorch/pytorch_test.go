@@ -150,3 +150,29 @@ func plainZip(name, content string) []byte {
 	zw.Close()
 	return buf.Bytes()
 }
+
+func TestReadHeader(t *testing.T) {
+	for _, p := range []string{"testdata/state_dict.pt", "testdata/checkpoint.pth"} {
+		a, err := Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ReadHeader(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Tensors) != len(b.Tensors) {
+			t.Fatalf("%s: %d vs %d tensors", p, len(a.Tensors), len(b.Tensors))
+		}
+		for i := range a.Tensors {
+			x, y := *a.Tensors[i], *b.Tensors[i]
+			if x.Name != y.Name || x.DType != y.DType || !reflect.DeepEqual(x.Shape, y.Shape) || *x.st != *y.st {
+				t.Fatalf("%s: tensor %d differs", p, i)
+			}
+		}
+		if _, err := b.Data(b.Tensors[0]); err == nil || b.StorageBytes(b.Tensors[0]) != nil {
+			t.Fatal("header-only file served data")
+		}
+		a.Close()
+	}
+}
