@@ -291,6 +291,23 @@ func (e *Engine) loadTensors() error {
 			if L.router, err = mat(p+"ffn_gate_inp.weight", c.Dim, c.Experts, 0, true); err != nil {
 				return err
 			}
+			if m.Tensor(p+"ffn_gate_exps.weight") == nil && m.Tensor(p+"ffn_gate.0.weight") != nil {
+				// Older Mixtral GGUFs store one tensor per expert.
+				for x := 0; x < c.Experts; x++ {
+					var g, u, d linear
+					if g, err = mat(fmt.Sprintf("%sffn_gate.%d.weight", p, x), c.Dim, eff, 0, true); err != nil {
+						return err
+					}
+					if u, err = mat(fmt.Sprintf("%sffn_up.%d.weight", p, x), c.Dim, eff, 0, true); err != nil {
+						return err
+					}
+					if d, err = mat(fmt.Sprintf("%sffn_down.%d.weight", p, x), eff, c.Dim, 0, true); err != nil {
+						return err
+					}
+					L.gateE, L.upE, L.downE = append(L.gateE, g), append(L.upE, u), append(L.downE, d)
+				}
+				continue
+			}
 			if L.gateExps, err = mat(p+"ffn_gate_exps.weight", c.Dim, eff, c.Experts, true); err != nil {
 				return err
 			}

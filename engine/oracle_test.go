@@ -2,9 +2,11 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/testdata"
@@ -170,4 +172,43 @@ func refQuirks(name string) func(*Engine) {
 		return func(e *Engine) { e.cfg.AttnSoftcap = 0 }
 	}
 	return nil
+}
+
+// TestMixtralPerExpertTensors: older Mixtral GGUFs store experts as
+// separate blk.N.ffn_{gate,up,down}.E.weight tensors.
+func TestMixtralPerExpertTensors(t *testing.T) {
+	dir, g := loadOracle(t, "mixtral")
+	src, err := model.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	m := &model.Model{Path: "per-expert", Metadata: src.Metadata, RopeNeoX: src.RopeNeoX}
+	split := 0
+	for _, tn := range src.Tensors {
+		var kind string
+		for _, k := range []string{"gate", "up", "down"} {
+			if strings.HasSuffix(tn.Name, ".ffn_"+k+"_exps.weight") {
+				kind = k
+			}
+		}
+		if kind == "" {
+			m.AddTensor(tn)
+			continue
+		}
+		prefix := strings.TrimSuffix(tn.Name, "ffn_"+kind+"_exps.weight")
+		ne := int(tn.Shape[2])
+		per := len(tn.Data) / ne
+		for x := 0; x < ne; x++ {
+			m.AddTensor(&model.Tensor{Name: fmt.Sprintf("%sffn_%s.%d.weight", prefix, kind, x), Type: tn.Type, Shape: tn.Shape[:2], Data: tn.Data[x*per : (x+1)*per]})
+		}
+		split++
+	}
+	if split == 0 {
+		t.Fatal("no expert tensors found")
+	}
+	r := runOracle(t, m, g, Options{Threads: 2, KVCacheType: "f32"}, nil)
+	if r.maxDiff > 1e-3 || !r.greedyOK {
+		t.Errorf("per-expert tensors: max |Δlogit| %.3g, greedy %v %s", r.maxDiff, r.greedyOK, r.greedyBad)
+	}
 }

@@ -72,7 +72,11 @@ func newScratch(e *Engine) *scratch {
 	widest := max(c.Dim, c.Heads*c.ValueDim, ff)
 	maxAct := 0
 	for _, L := range e.layers {
-		for _, l := range []*linear{&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.gate, &L.up, &L.down, &L.router, &L.gateExps, &L.upExps, &L.downEx} {
+		ls := []*linear{&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.gate, &L.up, &L.down, &L.router}
+		for x := range L.gateE {
+			ls = append(ls, &L.gateE[x], &L.upE[x], &L.downE[x])
+		}
+		for _, l := range ls {
 			if l.ok() {
 				maxAct = max(maxAct, actRowBytes(l.typ, l.in))
 			}
