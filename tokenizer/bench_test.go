@@ -82,3 +82,17 @@ func BenchmarkHFMetadataLlama3(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncodeLlama3Regexp2 is BenchmarkEncodeLlama3 with the regexp2
+// pre-tokenizer instead of the hand-written scanner, for the ratio.
+func BenchmarkEncodeLlama3Regexp2(b *testing.B) {
+	text := benchText(b)
+	base := hfTokenizer(b, testdata.Path(b, "tokenizers", "llama3"))
+	tok := *base
+	re, err := compileRegex(hfLlama3Regex)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok.pretok = &preTokenizer{steps: []preStep{&regexSplit{re: re, behavior: "Isolated"}}, byteLevel: true}
+	benchEncode(b, &tok, text)
+}

@@ -203,6 +203,9 @@ func (h *hfReader) gpt2() ([]gguf.KV, error) {
 	if custom {
 		kvs = append(kvs, strKV(KeyPreTokenizer, string(tj.PreTokenizer)))
 	}
+	if tj.Model.IgnoreMerges != preImpliesIgnoreMerges(pre) {
+		kvs = append(kvs, gguf.KV{Key: KeyIgnoreMerges, Type: gguf.TypeBool, Value: tj.Model.IgnoreMerges})
+	}
 	merges, err := parseMerges(tj.Model.Merges)
 	if err != nil {
 		return nil, fmt.Errorf("%s: tokenizer.json: %w", h.dir, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/dlclark/regexp2/v2"
 )
@@ -245,27 +246,33 @@ func (r *regexSplit) split(s string, dst []string) []string {
 	return dst
 }
 
-// digitSplit is tokenizer.json's Digits pre-tokenizer.
+// digitSplit is tokenizer.json's Digits pre-tokenizer: numeric characters
+// (Rust's char::is_numeric: Nd, Nl, No) isolated one by one or in runs.
 type digitSplit struct{ individual bool }
 
 func (d digitSplit) split(s string, dst []string) []string {
 	start := 0
 	for i := 0; i < len(s); {
-		if s[i] >= '0' && s[i] <= '9' {
-			j := i + 1
-			if !d.individual {
-				for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-					j++
-				}
-			}
-			if i > start {
-				dst = append(dst, s[start:i])
-			}
-			dst = append(dst, s[i:j])
-			start, i = j, j
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsNumber(r) {
+			i += n
 			continue
 		}
-		i++
+		j := i + n
+		if !d.individual {
+			for j < len(s) {
+				r2, n2 := utf8.DecodeRuneInString(s[j:])
+				if !unicode.IsNumber(r2) {
+					break
+				}
+				j += n2
+			}
+		}
+		if i > start {
+			dst = append(dst, s[start:i])
+		}
+		dst = append(dst, s[i:j])
+		start, i = j, j
 	}
 	if start < len(s) {
 		dst = append(dst, s[start:])

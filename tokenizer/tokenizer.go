@@ -70,6 +70,10 @@ const (
 	// KeyRemoveExtraWhitespaces mirrors sentencepiece's
 	// normalizer_spec.remove_extra_whitespaces (llama.cpp's key name).
 	KeyRemoveExtraWhitespaces = "tokenizer.ggml.remove_extra_whitespaces"
+	// KeyIgnoreMerges records tokenizer.json's model.ignore_merges when it
+	// differs from what llama.cpp infers from tokenizer.ggml.pre (on for
+	// the Llama 3 family, off otherwise).
+	KeyIgnoreMerges = "tokenizer.ferry.ignore_merges"
 )
 
 // noToken marks an absent special token.
@@ -252,15 +256,17 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 	}
 
 	if t.kind == KindBPE {
+		t.ignoreMerges = preImpliesIgnoreMerges(t.pre)
 		switch t.pre {
-		case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2":
-			t.ignoreMerges, t.addBOS = true, true
-		case "tekken":
-			t.ignoreMerges, t.addBOS = true, true
+		case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "tekken":
+			t.addBOS = true
 		case "chameleon":
 			t.addBOS = true
 		case "glm4", "chatglm-bpe":
 			t.bos = noToken
+		}
+		if b, ok := md.Bool(KeyIgnoreMerges); ok {
+			t.ignoreMerges = b
 		}
 		if err := t.loadMerges(md); err != nil {
 			return nil, err
@@ -350,6 +356,16 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 		return len(t.tokens[t.specials[i]]) > len(t.tokens[t.specials[j]])
 	})
 	return t, nil
+}
+
+// preImpliesIgnoreMerges is llama.cpp's rule: the Llama 3 family and
+// Tekken skip the merges for words that are whole tokens.
+func preImpliesIgnoreMerges(pre string) bool {
+	switch pre {
+	case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "tekken":
+		return true
+	}
+	return false
 }
 
 // findEOG follows llama.cpp: end-of-turn tokens are recognised by their text

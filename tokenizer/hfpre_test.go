@@ -1,0 +1,70 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ferryhq/ferry/internal/testdata"
+)
+
+// TestHFPreTokenizerVariants runs tokenizer.json pre-tokenizers that have no
+// llama.cpp name (and some that do) against Hugging Face tokenizers' own
+// output. testdata/hf_pretokenizers.json was made by the tokenizers library
+// (node bindings) from the oracle llama3 tokenizer.json with its
+// pre_tokenizer replaced; the test makes the same replacement.
+func TestHFPreTokenizerVariants(t *testing.T) {
+	var g struct {
+		Texts    []string `json:"texts"`
+		Variants []struct {
+			Name         string          `json:"name"`
+			PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+			IgnoreMerges *bool           `json:"ignore_merges"`
+			IDs          [][]int32       `json:"ids"`
+		} `json:"variants"`
+	}
+	readJSONFile(t, filepath.Join("testdata", "hf_pretokenizers.json"), &g)
+	baseBytes, err := os.ReadFile(testdata.Path(t, "oracle", "llama3", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range g.Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			var base map[string]any
+			if err := json.Unmarshal(baseBytes, &base); err != nil {
+				t.Fatal(err)
+			}
+			if len(v.PreTokenizer) > 0 && string(v.PreTokenizer) != "null" {
+				var pre any
+				if err := json.Unmarshal(v.PreTokenizer, &pre); err != nil {
+					t.Fatal(err)
+				}
+				base["pre_tokenizer"] = pre
+			}
+			if v.IgnoreMerges != nil {
+				base["model"].(map[string]any)["ignore_merges"] = *v.IgnoreMerges
+			}
+			dir := t.TempDir()
+			b, _ := json.Marshal(base)
+			if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			kvs, err := HFMetadata(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := fromKVs(t, kvs)
+			for i, text := range g.Texts {
+				got, err := tok.Encode(text, false, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(v.IDs[i]) {
+					t.Errorf("%q (pre %q):\n got  %v\n want %v", text, tok.Pre(), got, v.IDs[i])
+				}
+			}
+		})
+	}
+}
