@@ -801,3 +801,42 @@ func TestMLXTokenizerFromGGUF(t *testing.T) {
 		t.Errorf("tokenizer.model differs from tok512.model: %+v vs %+v", mine, ref)
 	}
 }
+
+// TestMLXFromGGUFBPE: Llama 3 and Qwen 2 converted to GGUF and from there to
+// MLX keep their byte-level BPE vocabulary (tokenizer.json rebuilt from the
+// GGUF keys) and, for Llama 3, the rope scaling (recovered from rope_freqs).
+func TestMLXFromGGUFBPE(t *testing.T) {
+	for _, name := range []string{"llama3", "qwen2"} {
+		hf, err := model.Open(testdata.Path(t, "oracle", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, _ := convertTo(t, hf, Options{})
+		g, err := model.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "mlx")
+		if err := MLXFolder(g, dir, MLXOptions{Type: "f32"}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		back, err := model.Open(dir)
+		if err != nil {
+			t.Fatalf("%s: reopen: %v", name, err)
+		}
+		for _, key := range []string{"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+			"tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.add_bos_token"} {
+			a, okA := hf.Get(key)
+			b, okB := back.Get(key)
+			if okA != okB || !reflect.DeepEqual(a.Value, b.Value) {
+				t.Errorf("%s: %s differs after GGUF -> MLX (%v vs %v)", name, key, okA, okB)
+			}
+		}
+		if a, b := hf.Tensor("rope_freqs.weight"), back.Tensor("rope_freqs.weight"); (a == nil) != (b == nil) || (a != nil && !bytes.Equal(a.Data, b.Data)) {
+			t.Errorf("%s: rope_freqs not reproduced", name)
+		}
+		back.Close()
+		g.Close()
+		hf.Close()
+	}
+}

@@ -150,9 +150,6 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 	if bits > 0 && gs != 32 && gs != 64 && gs != 128 {
 		return fmt.Errorf("--group-size %d: MLX supports 32, 64 and 128", gs)
 	}
-	if m.Tensor("rope_freqs.weight") != nil {
-		return fmt.Errorf("%s: Llama 3 rope scaling (rope_freqs.weight) cannot be written to an MLX config yet", m.Path)
-	}
 	ctx := opt.Context
 	if ctx == nil {
 		ctx = context.Background()
@@ -169,6 +166,9 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 	w.Metadata = map[string]string{"format": "mlx"}
 	var total int64
 	for _, t := range m.Tensors {
+		if t.Name == "rope_freqs.weight" {
+			continue // config.json's rope_scaling
+		}
 		hf, ok := mlxName(kind, t.Name)
 		if !ok {
 			return fmt.Errorf("%s: tensor %q has no transformers name for an MLX %s model", m.Path, t.Name, arch)
@@ -445,6 +445,13 @@ func mlxConfig(m *model.Model, kind string, cls [2]string, floatType quant.Type,
 	if v, ok := m.Uint("tokenizer.ggml.eos_token_id"); ok {
 		cfg["eos_token_id"] = v
 	}
+	if rf := m.Tensor("rope_freqs.weight"); rf != nil {
+		rs, err := llama3RopeScaling(m, rf)
+		if err != nil {
+			return nil, err
+		}
+		cfg["rope_scaling"] = rs
+	}
 	switch kind {
 	case "mixtral":
 		cfg["num_local_experts"], _ = u("expert_count")
@@ -473,6 +480,53 @@ func mlxConfig(m *model.Model, kind string, cls [2]string, floatType quant.Type,
 		cfg["quantization_config"] = q
 	}
 	return json.MarshalIndent(cfg, "", "  ")
+}
+
+// llama3RopeScaling recovers the Llama 3 rope_scaling parameters behind a
+// GGUF rope_freqs tensor: factor is its largest value; the other three
+// (low/high frequency factors and the original context) are found among the
+// values Meta's models use by recomputing the tensor exactly as the HF
+// loader does. No match is an error rather than a guess.
+func llama3RopeScaling(m *model.Model, rf *model.Tensor) (map[string]any, error) {
+	data, err := rf.Bytes()
+	if err != nil || rf.Type != quant.F32 || len(rf.Shape) != 1 {
+		return nil, fmt.Errorf("%s: rope_freqs.weight is not an F32 vector", m.Path)
+	}
+	want := make([]float32, rf.Shape[0])
+	factor := float32(0)
+	for i := range want {
+		want[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		factor = max(factor, want[i])
+	}
+	base, ok := m.ArchFloat("rope.freq_base")
+	if !ok {
+		base = 10000
+	}
+	dim := 2 * len(want)
+	for _, low := range []float64{1, 2} {
+		for _, high := range []float64{4, 8, 2} {
+			for orig := 16.0; orig <= 1<<21; orig *= 2 {
+				got := model.Llama3RopeFactors(dim, base, float64(factor), low, high, orig)
+				if slicesEqual(got, want) {
+					return map[string]any{"rope_type": "llama3", "factor": float64(factor), "low_freq_factor": low,
+						"high_freq_factor": high, "original_max_position_embeddings": int(orig)}, nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("%s: cannot recover the Llama 3 rope scaling parameters behind rope_freqs.weight for an MLX config", m.Path)
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // shortest is the float64 whose decimal form is the shortest one that reads

@@ -14,24 +14,131 @@ import (
 
 // An MLX folder needs tokenizer files for mlx-lm (which loads the tokenizer
 // with transformers). A source folder's files are copied; for a GGUF source
-// with a SentencePiece vocabulary (tokenizer.ggml.model "llama") ferry
-// writes tokenizer.model and tokenizer_config.json from the GGUF keys.
+// ferry writes them from the GGUF keys: tokenizer.model for a SentencePiece
+// vocabulary (tokenizer.ggml.model "llama"), tokenizer.json for byte-level
+// BPE ("gpt2") with a pre-tokenizer it can spell (llama-bpe, qwen2, gpt-2),
+// and tokenizer_config.json.
+
+// bpePreTokenizers are the tokenizer.json pre-tokenizers of llama.cpp's
+// pre-tokenizer names, as the original models' tokenizer.json files have
+// them.
+var bpePreTokenizers = map[string]any{
+	"llama-bpe": splitByteLevel(`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`),
+	"qwen2":     splitByteLevel(`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`),
+	"gpt-2":     map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+}
+
+func splitByteLevel(re string) any {
+	return map[string]any{"type": "Sequence", "pretokenizers": []any{
+		map[string]any{"type": "Split", "pattern": map[string]any{"Regex": re}, "behavior": "Isolated", "invert": false},
+		map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+	}}
+}
+
+// bpeTokenizerJSON writes a Hugging Face tokenizer.json for a byte-level BPE
+// GGUF vocabulary, or nil when its pre-tokenizer has no known spelling.
+func bpeTokenizerJSON(md *gguf.Metadata) ([]byte, error) {
+	pre := md.String("tokenizer.ggml.pre")
+	if pre == "" || pre == "default" {
+		pre = "gpt-2"
+	}
+	pt, ok := bpePreTokenizers[pre]
+	if !ok {
+		return nil, nil
+	}
+	tokens := md.Strings("tokenizer.ggml.tokens")
+	merges := md.Strings("tokenizer.ggml.merges")
+	var types []int32
+	if kv, ok := md.Get("tokenizer.ggml.token_type"); ok {
+		if a, ok := kv.Value.(gguf.Array); ok {
+			types, _ = a.Values.([]int32)
+		}
+	}
+	if len(tokens) == 0 || len(types) != len(tokens) {
+		return nil, fmt.Errorf("tokenizer.ggml.tokens/token_type missing or of different lengths")
+	}
+	vocab := make(map[string]int, len(tokens))
+	var added []any
+	for i, tok := range tokens {
+		switch types[i] {
+		case 5: // UNUSED: llama.cpp's [PAD{i}] filler, not part of the HF vocabulary
+			continue
+		case 3, 4: // CONTROL, USER_DEFINED
+			added = append(added, map[string]any{"id": i, "content": tok, "single_word": false, "lstrip": false,
+				"rstrip": false, "normalized": false, "special": types[i] == 3})
+		}
+		if _, dup := vocab[tok]; !dup {
+			vocab[tok] = i
+		}
+	}
+	pairs := make([][2]string, 0, len(merges))
+	for _, mg := range merges {
+		a, b, ok := cutSpace(mg)
+		if !ok {
+			return nil, fmt.Errorf("merge %q is not two tokens", mg)
+		}
+		pairs = append(pairs, [2]string{a, b})
+	}
+	var post any
+	if add, _ := md.Bool("tokenizer.ggml.add_bos_token"); add {
+		if id, ok := md.Uint("tokenizer.ggml.bos_token_id"); ok && id < uint64(len(tokens)) {
+			bos := tokens[id]
+			post = map[string]any{"type": "TemplateProcessing",
+				"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": bos, "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
+				"pair":           []any{map[string]any{"SpecialToken": map[string]any{"id": bos, "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}, map[string]any{"SpecialToken": map[string]any{"id": bos, "type_id": 1}}, map[string]any{"Sequence": map[string]any{"id": "B", "type_id": 1}}},
+				"special_tokens": map[string]any{bos: map[string]any{"id": bos, "ids": []uint64{id}, "tokens": []string{bos}}}}
+		}
+	}
+	tj := map[string]any{
+		"version": "1.0", "truncation": nil, "padding": nil, "normalizer": nil,
+		"added_tokens":   added,
+		"pre_tokenizer":  pt,
+		"post_processor": post,
+		"decoder":        map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+		"model": map[string]any{"type": "BPE", "dropout": nil, "unk_token": nil, "continuing_subword_prefix": nil,
+			"end_of_word_suffix": nil, "fuse_unk": false, "byte_fallback": false, "ignore_merges": pre == "llama-bpe",
+			"vocab": vocab, "merges": pairs},
+	}
+	return json.Marshal(tj)
+}
+
+func cutSpace(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return s[:i], s[i+1:], i > 0 && i+1 < len(s)
+		}
+	}
+	return "", "", false
+}
 
 // writeGGUFTokenizer writes tokenizer files for m into dir when m carries a
 // vocabulary ferry can express as files. It reports whether it wrote any.
 func writeGGUFTokenizer(m *model.Model, dir string) (bool, error) {
-	if m.String("tokenizer.ggml.model") != "llama" {
+	tc := map[string]any{}
+	switch m.String("tokenizer.ggml.model") {
+	case "llama":
+		sp, err := spModelProto(&m.Metadata)
+		if err != nil {
+			return false, err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dir, "tokenizer.model"), sp); err != nil {
+			return false, err
+		}
+		tc["tokenizer_class"] = "LlamaTokenizer"
+		tc["legacy"] = true
+	case "gpt2":
+		tj, err := bpeTokenizerJSON(&m.Metadata)
+		if err != nil || tj == nil {
+			return false, err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dir, "tokenizer.json"), tj); err != nil {
+			return false, err
+		}
+		tc["tokenizer_class"] = "PreTrainedTokenizerFast"
+	default:
 		return false, nil
 	}
-	sp, err := spModelProto(&m.Metadata)
-	if err != nil {
-		return false, err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "tokenizer.model"), sp); err != nil {
-		return false, err
-	}
 	tokens := m.Strings("tokenizer.ggml.tokens")
-	tc := map[string]any{"tokenizer_class": "LlamaTokenizer", "legacy": true}
 	for key, name := range map[string]string{"bos_token": "tokenizer.ggml.bos_token_id", "eos_token": "tokenizer.ggml.eos_token_id", "unk_token": "tokenizer.ggml.unknown_token_id", "pad_token": "tokenizer.ggml.padding_token_id"} {
 		if id, ok := m.Uint(name); ok && id < uint64(len(tokens)) {
 			tc[key] = tokens[id]
