@@ -171,6 +171,15 @@ func (n *ifNode) exec(r *renderer, sc *scope) error {
 func iterate(v Value) ([]Value, error) {
 	switch x := v.(type) {
 	case *List:
+		if x.isIterator() {
+			if x.err != nil {
+				return nil, x.err
+			}
+			if x.consumed {
+				return nil, nil
+			}
+			x.consumed = true
+		}
 		return x.Items, nil
 	case *Dict:
 		return x.keys, nil
@@ -647,7 +656,7 @@ func getitem(obj, key Value) (Value, error) {
 			return v, nil
 		}
 	case *List:
-		if i, ok := asInt(key); ok {
+		if i, ok := asInt(key); ok && (x.plain() || x.Iter == "range") {
 			n := int64(len(x.Items))
 			if i < 0 {
 				i += n
@@ -779,7 +788,14 @@ func slice(obj, start, stop, step Value) (Value, error) {
 	}
 	switch x := obj.(type) {
 	case *List:
+		if !x.plain() && x.Iter != "range" {
+			break
+		}
 		out := &List{Tuple: x.Tuple}
+		if x.Iter == "range" {
+			// A slice of a range is a range; keep its items as a list.
+			out.Iter = ""
+		}
 		err := pick(len(x.Items), func(i int) { out.Items = append(out.Items, x.Items[i]) })
 		return out, err
 	case string:
@@ -799,6 +815,11 @@ func slice(obj, start, stop, step Value) (Value, error) {
 			}
 		})
 		return b.String(), err
+	}
+	// jinja2 compiles slices to plain Python subscripts (no getitem
+	// fallback), so non-sequences raise.
+	if _, ok := obj.(*Dict); ok {
+		return nil, typeErr("unhashable type: 'slice'")
 	}
 	return nil, typeErr("'%s' object is not subscriptable", typeName(obj))
 }
@@ -1073,7 +1094,7 @@ func order(op string, a, b Value) (int, error) {
 		}
 	}
 	if la, ok := a.(*List); ok {
-		if lb, ok := b.(*List); ok && la.Tuple == lb.Tuple {
+		if lb, ok := b.(*List); ok && la.Tuple == lb.Tuple && la.plain() && lb.plain() {
 			for i := 0; i < len(la.Items) && i < len(lb.Items); i++ {
 				if equal(la.Items[i], lb.Items[i]) {
 					continue
@@ -1098,14 +1119,15 @@ func contains(hay, needle Value) (bool, error) {
 	case string:
 		n, ok := needle.(string)
 		if !ok {
-			if u, ok := needle.(Undefined); ok {
-				return false, u.err()
-			}
 			return false, typeErr("'in <string>' requires string as left operand, not %s", typeName(needle))
 		}
 		return strings.Contains(h, n), nil
 	case *List:
-		for _, it := range h.Items {
+		items, err := iterate(h)
+		if err != nil {
+			return false, err
+		}
+		for _, it := range items {
 			if equal(it, needle) {
 				return true, nil
 			}
@@ -1158,6 +1180,9 @@ func (r *renderer) binop(op string, a, b Value) (Value, error) {
 	fb, bNum := toNum(b)
 	unsupported := func() error {
 		sym := op
+		if op == "**" {
+			sym = "** or pow()"
+		}
 		return typeErr("unsupported operand type(s) for %s: '%s' and '%s'", sym, typeName(a), typeName(b))
 	}
 	switch op {
@@ -1179,13 +1204,16 @@ func (r *renderer) binop(op string, a, b Value) (Value, error) {
 			}
 			return nil, typeErr("can only concatenate str (not \"%s\") to str", typeName(b))
 		case *List:
-			if y, ok := b.(*List); ok && x.Tuple == y.Tuple {
+			if y, ok := b.(*List); ok && x.Tuple == y.Tuple && x.plain() && y.plain() {
 				if len(x.Items)+len(y.Items) > maxListLen {
 					return nil, runtimeErr("OutputTooLarge", "list longer than %d items", maxListLen)
 				}
 				out := &List{Tuple: x.Tuple, Items: make([]Value, 0, len(x.Items)+len(y.Items))}
 				out.Items = append(append(out.Items, x.Items...), y.Items...)
 				return out, nil
+			}
+			if !x.plain() {
+				return nil, unsupported()
 			}
 			if x.Tuple {
 				return nil, typeErr("can only concatenate tuple (not \"%s\") to tuple", typeName(b))
@@ -1225,16 +1253,32 @@ func (r *renderer) binop(op string, a, b Value) (Value, error) {
 		if s, ok := b.(string); ok && aInt {
 			return r.repeatStr(s, ia)
 		}
-		if l, ok := a.(*List); ok && bInt {
+		if l, ok := a.(*List); ok && bInt && l.plain() {
 			return r.repeatList(l, ib)
 		}
-		if l, ok := b.(*List); ok && aInt {
+		if l, ok := b.(*List); ok && aInt && l.plain() {
 			return r.repeatList(l, ia)
+		}
+		if isSeq(a) && !bNum {
+			return nil, typeErr("can't multiply sequence by non-int of type '%s'", typeName(b))
+		}
+		if isSeq(b) && !aNum {
+			return nil, typeErr("can't multiply sequence by non-int of type '%s'", typeName(a))
+		}
+		if isSeq(a) || isSeq(b) {
+			other := b
+			if isSeq(b) {
+				other = a
+			}
+			return nil, typeErr("can't multiply sequence by non-int of type '%s'", typeName(other))
 		}
 		return nil, unsupported()
 	case "/":
 		if aNum && bNum {
 			if fb == 0 {
+				if !aInt || !bInt {
+					return nil, runtimeErr("ZeroDivisionError", "float division by zero")
+				}
 				return nil, runtimeErr("ZeroDivisionError", "division by zero")
 			}
 			return fa / fb, nil
@@ -1255,7 +1299,8 @@ func (r *renderer) binop(op string, a, b Value) (Value, error) {
 			if fb == 0 {
 				return nil, runtimeErr("ZeroDivisionError", "float floor division by zero")
 			}
-			return math.Floor(fa / fb), nil
+			q, _ := floorDivMod(fa, fb)
+			return q, nil
 		}
 		return nil, unsupported()
 	case "%":
@@ -1276,10 +1321,7 @@ func (r *renderer) binop(op string, a, b Value) (Value, error) {
 			if fb == 0 {
 				return nil, runtimeErr("ZeroDivisionError", "float modulo")
 			}
-			m := math.Mod(fa, fb)
-			if m != 0 && ((m < 0) != (fb < 0)) {
-				m += fb
-			}
+			_, m := floorDivMod(fa, fb)
 			return m, nil
 		}
 		return nil, unsupported()
@@ -1318,6 +1360,40 @@ func intPow(base, exp int64) (Value, error) {
 		res *= base
 	}
 	return res, nil
+}
+
+func isSeq(v Value) bool {
+	switch x := v.(type) {
+	case string:
+		return true
+	case *List:
+		return x.plain()
+	}
+	return false
+}
+
+// floorDivMod is Python's float divmod.
+func floorDivMod(a, b float64) (float64, float64) {
+	mod := math.Mod(a, b)
+	div := (a - mod) / b
+	if mod != 0 {
+		if (b < 0) != (mod < 0) {
+			mod += b
+			div -= 1
+		}
+	} else {
+		mod = math.Copysign(0, b)
+	}
+	var floordiv float64
+	if div != 0 {
+		floordiv = math.Floor(div)
+		if div-floordiv > 0.5 {
+			floordiv++
+		}
+	} else {
+		floordiv = math.Copysign(0, a/b)
+	}
+	return floordiv, mod
 }
 
 func abs64(x int64) int64 {

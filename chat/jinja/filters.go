@@ -46,6 +46,9 @@ func length(v Value) (int, error) {
 	case string:
 		return utf8.RuneCountInString(x), nil
 	case *List:
+		if x.isIterator() {
+			return 0, typeErr("object of type '%s' has no len()", x.Iter)
+		}
 		return len(x.Items), nil
 	case *Dict:
 		return x.Len(), nil
@@ -82,7 +85,7 @@ func init() {
 		"attr": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return getattr(v, str(arg(args, kw, 0, "name", "")))
 		},
-		"batch": fBatch,
+		"batch": lazy(fBatch),
 		"capitalize": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return pyCapitalize(str(v)), nil
 		},
@@ -100,7 +103,7 @@ func init() {
 				if u, ok := v.(Undefined); ok {
 					return nil, u.err()
 				}
-				return nil, typeErr("'%s' object has no attribute 'items'", typeName(v))
+				return nil, runtimeErr("AttributeError", "'%s' object has no attribute 'items'", typeName(v))
 			}
 			cs := truthy(arg(args, kw, 0, "case_sensitive", false))
 			by := str(arg(args, kw, 1, "by", "key"))
@@ -137,6 +140,9 @@ func init() {
 			return items[0], nil
 		},
 		"last": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
+			if l, ok := v.(*List); ok && l.isIterator() {
+				return nil, typeErr("'%s' object is not reversible", l.Iter)
+			}
 			items, err := iterate(v)
 			if err != nil {
 				return nil, err
@@ -178,7 +184,17 @@ func init() {
 				n, _ := asInt(w)
 				ind = strings.Repeat(" ", int(max(min(n, 1<<16), 0)))
 			}
-			s := str(v) + "\n"
+			sv, ok := v.(string)
+			if !ok {
+				switch v.(type) {
+				case Undefined:
+					return nil, v.(Undefined).err()
+				case *List:
+					return nil, runtimeErr("AttributeError", "'%s' object has no attribute 'splitlines'", typeName(v))
+				}
+				return nil, typeErr("unsupported operand type(s) for +=: '%s' and 'str'", typeName(v))
+			}
+			s := sv + "\n"
 			lines := pySplitLines(s)
 			if len(ind)*len(lines)+len(s) > r.opts.MaxOutput {
 				return nil, runtimeErr("OutputTooLarge", "string exceeds %d bytes", r.opts.MaxOutput)
@@ -223,11 +239,11 @@ func init() {
 		"items": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			switch x := v.(type) {
 			case *Dict:
-				return dictItems(x), nil
+				return gen(dictItems(x).Items, nil), nil
 			case Undefined:
-				return &List{}, nil
+				return gen(nil, nil), nil
 			}
-			return nil, runtimeErr("TypeError", "Can only get item pairs from a mapping.")
+			return gen(nil, typeErr("Can only get item pairs from a mapping.")), nil
 		},
 		"join": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			sep := str(arg(args, kw, 0, "d", ""))
@@ -263,7 +279,7 @@ func init() {
 		"upper": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return pyUpper(str(v)), nil
 		},
-		"map": fMap,
+		"map": lazy(fMap),
 		"max": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return minMax(v, args, kw, 1)
 		},
@@ -271,18 +287,18 @@ func init() {
 			return minMax(v, args, kw, -1)
 		},
 		"pprint": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) { return repr(v), nil },
-		"reject": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
+		"reject": lazy(func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return selectOrReject(r, v, args, kw, false, false)
-		},
-		"rejectattr": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
+		}),
+		"rejectattr": lazy(func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return selectOrReject(r, v, args, kw, true, false)
-		},
-		"select": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
+		}),
+		"select": lazy(func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return selectOrReject(r, v, args, kw, false, true)
-		},
-		"selectattr": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
+		}),
+		"selectattr": lazy(func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return selectOrReject(r, v, args, kw, true, true)
-		},
+		}),
 		"replace": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			old := str(arg(args, kw, 0, "old", ""))
 			nw := str(arg(args, kw, 1, "new", ""))
@@ -300,11 +316,25 @@ func init() {
 				}
 				return string(rs), nil
 			}
+			kind := "list"
+			switch x := v.(type) {
+			case *List:
+				if x.isIterator() {
+					kind = "list" // reversed() fails on iterators: jinja2 falls back to a list
+				} else {
+					kind = "list_reverseiterator"
+				}
+			case *Dict:
+				kind = "dict_reversekeyiterator"
+			}
 			items, err := iterate(v)
 			if err != nil {
 				return nil, typeErr("argument must be iterable")
 			}
 			out := &List{Items: make([]Value, len(items))}
+			if kind != "list" {
+				out.Iter = kind
+			}
 			for i, it := range items {
 				out.Items[len(items)-1-i] = it
 			}
@@ -404,14 +434,20 @@ func init() {
 			return pyStrip(str(v), chars, true, true), nil
 		},
 		"truncate": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
+			if _, err := length(v); err != nil {
+				return nil, err
+			}
+			if u, ok := v.(Undefined); ok {
+				return nil, u.err()
+			}
 			s := str(v)
 			n, _ := asInt(arg(args, kw, 0, "length", int64(255)))
 			killwords := truthy(arg(args, kw, 1, "killwords", false))
 			end := str(arg(args, kw, 2, "end", "..."))
 			leeway, _ := asInt(arg(args, kw, 3, "leeway", int64(5)))
 			rs := []rune(s)
-			if int64(len(rs)) <= n+leeway {
-				return s, nil
+			if ln, _ := length(v); int64(ln) <= n+leeway {
+				return v, nil
 			}
 			cut := max(int(n)-utf8.RuneCountInString(end), 0)
 			if killwords {
@@ -423,7 +459,7 @@ func init() {
 			}
 			return head + end, nil
 		},
-		"unique": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
+		"unique": lazy(func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			cs := truthy(arg(args, kw, 0, "case_sensitive", false))
 			attr := arg(args, kw, 1, "attribute", nil)
 			items, err := iterate(v)
@@ -453,7 +489,7 @@ func init() {
 				out.Items = append(out.Items, it)
 			}
 			return out, nil
-		},
+		}),
 		"wordcount": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
 			return int64(len(wordRe.FindAllString(str(v), -1))), nil
 		},
@@ -518,9 +554,11 @@ func init() {
 			return false, nil
 		},
 		"sequence": func(r *renderer, v Value, args []Value, kw *Dict) (bool, error) {
-			switch v.(type) {
-			case string, *List, *Dict:
+			switch x := v.(type) {
+			case string, *Dict:
 				return true, nil
+			case *List:
+				return x.plain() || x.Iter == "range", nil
 			}
 			return false, nil
 		},
@@ -571,6 +609,21 @@ func hasCased(s string) bool {
 		}
 	}
 	return false
+}
+
+// lazy makes a filter behave like jinja2's generator filters: the result is
+// a generator, and an error surfaces only when it is consumed.
+func lazy(f filterFunc) filterFunc {
+	return func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
+		out, err := f(r, v, args, kw)
+		if err != nil {
+			return gen(nil, err), nil
+		}
+		if l, ok := out.(*List); ok {
+			return gen(l.Items, nil), nil
+		}
+		return out, nil
+	}
 }
 
 func fLength(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
@@ -785,11 +838,7 @@ func minMax(v Value, args []Value, kw *Dict, sign int) (Value, error) {
 		return nil, err
 	}
 	if len(items) == 0 {
-		which := "min"
-		if sign > 0 {
-			which = "max"
-		}
-		return Undefined{Hint: "No aggregated item, sequence was empty (" + which + ")."}, nil
+		return Undefined{Hint: "No aggregated item, sequence was empty."}, nil
 	}
 	key := func(x Value) (Value, error) {
 		if attr != nil {
@@ -813,7 +862,11 @@ func minMax(v Value, args []Value, kw *Dict, sign int) (Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := order("<", k, bk)
+		op := "<"
+		if sign > 0 {
+			op = ">"
+		}
+		c, err := order(op, k, bk)
 		if err != nil {
 			return nil, err
 		}
@@ -845,12 +898,16 @@ func parsePyFloat(s string) (float64, bool) {
 func percentFormat(f string, args Value) (Value, error) {
 	var list []Value
 	var dict *Dict
+	mapping := false
 	switch a := args.(type) {
 	case *List:
-		if a.Tuple {
+		if a.Tuple && a.plain() {
 			list = a.Items
 		} else {
 			list = []Value{a}
+			if a.plain() || a.Iter == "range" {
+				mapping = true // has __getitem__: Python skips the unused-argument check
+			}
 		}
 	case *Dict:
 		dict = a
@@ -952,7 +1009,7 @@ func percentFormat(f string, args Value) (Value, error) {
 			return nil, runtimeErr("ValueError", "unsupported format character %s (0x%x) at index %d", reprString(string(conv)), conv, i)
 		}
 	}
-	if dict == nil && ai < len(list) {
+	if dict == nil && !mapping && ai < len(list) {
 		return nil, typeErr("not all arguments converted during string formatting")
 	}
 	return b.String(), nil

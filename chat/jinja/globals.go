@@ -59,7 +59,7 @@ func gRange(r *renderer, args []Value, kw *Dict) (Value, error) {
 	if count > maxRange {
 		return nil, runtimeErr("OverflowError", "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", maxRange)
 	}
-	out := &List{Items: make([]Value, 0, int(count))}
+	out := &List{Items: make([]Value, 0, int(count)), Iter: "range", rng: [3]int64{start, stop, step}}
 	for i := start; (step > 0 && i < stop) || (step < 0 && i > stop); i += step {
 		out.Items = append(out.Items, i)
 	}
@@ -370,6 +370,9 @@ func (w *jsonWriter) write(v Value, level int) error {
 	case string:
 		w.b.WriteString(jsonString(x, w.o.ensureASCII))
 	case *List:
+		if !x.plain() {
+			return typeErr("Object of type %s is not JSON serializable", x.Iter)
+		}
 		if len(x.Items) == 0 {
 			w.b.WriteString("[]")
 			return nil

@@ -41,14 +41,18 @@ func dictMethod(d *Dict, name string) Value {
 			return nil, nil
 		})
 	case "items":
-		return method("items", func(r *renderer, args []Value, kw *Dict) (Value, error) { return dictItems(d), nil })
+		return method("items", func(r *renderer, args []Value, kw *Dict) (Value, error) {
+			l := dictItems(d)
+			l.Iter = "dict_items"
+			return l, nil
+		})
 	case "keys":
 		return method("keys", func(r *renderer, args []Value, kw *Dict) (Value, error) {
-			return &List{Items: append([]Value(nil), d.keys...)}, nil
+			return &List{Items: append([]Value(nil), d.keys...), Iter: "dict_keys"}, nil
 		})
 	case "values":
 		return method("values", func(r *renderer, args []Value, kw *Dict) (Value, error) {
-			return &List{Items: append([]Value(nil), d.vals...)}, nil
+			return &List{Items: append([]Value(nil), d.vals...), Iter: "dict_values"}, nil
 		})
 	case "copy":
 		return method("copy", func(r *renderer, args []Value, kw *Dict) (Value, error) { return d.copy(), nil })
@@ -59,6 +63,9 @@ func dictMethod(d *Dict, name string) Value {
 }
 
 func listMethod(l *List, name string) Value {
+	if !l.plain() && l.Iter != "range" {
+		return nil
+	}
 	switch name {
 	case "index":
 		return method("index", func(r *renderer, args []Value, kw *Dict) (Value, error) {

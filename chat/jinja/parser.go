@@ -1039,7 +1039,8 @@ func (p *parser) parseSubscript(e expr) (expr, error) {
 		return &getitemExpr{obj: e, key: &listExpr{items: parts, tuple: true}, line: t.line}, nil
 	}
 	if sl[0] == nil {
-		return nil, syntaxErr(t.line, "expected subscript expression")
+		// x[] is jinja2 for x[()].
+		return &getitemExpr{obj: e, key: &listExpr{tuple: true}, line: t.line}, nil
 	}
 	return &getitemExpr{obj: e, key: sl[0], line: t.line}, nil
 }

@@ -36,10 +36,36 @@ type Undefined struct {
 	Exc  string // exception class raised on use; "" means UndefinedError
 }
 
-// List is a Python list or tuple.
+// List is a Python list or tuple. With Iter set it stands for one of
+// Python's other iterables, which templates can tell apart: "generator" and
+// "list_reverseiterator" (what jinja2's map/select/unique/... filters
+// return: always truthy, no len(), consumed by one pass), the dict views
+// "dict_keys", "dict_values", "dict_items", and "range".
 type List struct {
 	Items []Value
 	Tuple bool
+	Iter  string
+
+	consumed bool
+	err      error    // a generator's deferred error, raised when it is consumed
+	rng      [3]int64 // start, stop, step of a range, for repr
+}
+
+// isIterator reports a single-use iterator (generator, reversed()).
+func (l *List) isIterator() bool {
+	return l.Iter == "generator" || l.Iter == "list_reverseiterator" || l.Iter == "dict_reversekeyiterator"
+}
+
+// plain reports an ordinary list or tuple.
+func (l *List) plain() bool { return l.Iter == "" }
+
+// gen wraps computed items as a generator; a non-nil err is raised only if
+// the generator is consumed, as Python's lazy generators do.
+func gen(items []Value, err error) *List {
+	if err != nil {
+		return &List{Iter: "generator", err: err}
+	}
+	return &List{Items: items, Iter: "generator"}
 }
 
 // Dict is an insertion-ordered Python dict.
@@ -80,8 +106,10 @@ func keyOf(v Value) (dictKey, error) {
 		return dictKey{kind: 'n', n: x}, nil
 	case nil:
 		return dictKey{kind: 'z'}, nil
+	case Undefined:
+		return dictKey{kind: 'u'}, nil
 	case *List:
-		if x.Tuple {
+		if x.Tuple && x.plain() {
 			return dictKey{kind: 't', s: repr(x)}, nil
 		}
 	}
@@ -293,6 +321,9 @@ func typeName(v Value) string {
 	case string:
 		return "str"
 	case *List:
+		if x.Iter != "" {
+			return x.Iter
+		}
 		if x.Tuple {
 			return "tuple"
 		}
@@ -325,6 +356,9 @@ func truthy(v Value) bool {
 	case string:
 		return x != ""
 	case *List:
+		if x.isIterator() {
+			return true
+		}
 		return len(x.Items) > 0
 	case *Dict:
 		return x.Len() > 0
@@ -369,6 +403,7 @@ func (w *reprWriter) write(v Value) {
 	case nil:
 		b.WriteString("None")
 	case Undefined:
+		b.WriteString("Undefined")
 	case bool:
 		if x {
 			b.WriteString("True")
@@ -383,7 +418,20 @@ func (w *reprWriter) write(v Value) {
 		b.WriteString(reprString(x))
 	case *List:
 		open, close := "[", "]"
-		if x.Tuple {
+		switch {
+		case x.isIterator():
+			b.WriteString("<" + x.Iter + " object>")
+			return
+		case x.Iter == "range":
+			if x.rng[2] == 1 {
+				fmt.Fprintf(b, "range(%d, %d)", x.rng[0], x.rng[1])
+			} else {
+				fmt.Fprintf(b, "range(%d, %d, %d)", x.rng[0], x.rng[1], x.rng[2])
+			}
+			return
+		case x.Iter == "dict_items" || x.Iter == "dict_keys" || x.Iter == "dict_values":
+			open, close = x.Iter+"([", "])"
+		case x.Tuple:
 			open, close = "(", ")"
 		}
 		if w.onPath[x] {
@@ -548,11 +596,14 @@ func eq(a, b Value, budget *int) bool {
 		return fa == fb
 	case *List:
 		y, ok := b.(*List)
-		if !ok || x.Tuple != y.Tuple || len(x.Items) != len(y.Items) {
+		if !ok {
 			return false
 		}
 		if x == y {
 			return true
+		}
+		if x.Tuple != y.Tuple || x.Iter != y.Iter || x.isIterator() || len(x.Items) != len(y.Items) {
+			return false
 		}
 		for i := range x.Items {
 			if !eq(x.Items[i], y.Items[i], budget) {

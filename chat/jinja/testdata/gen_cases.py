@@ -4,7 +4,7 @@ transformers' apply_chat_template does (ImmutableSandboxedEnvironment,
 trim_blocks, lstrip_blocks, loopcontrols, HF's tojson, raise_exception,
 strftime_now fixed at 2026-01-15 12:00:00). Run: python3 gen_cases.py > cases.json
 """
-import json, sys
+import copy, json, sys
 from datetime import datetime
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -28,6 +28,8 @@ V = {"messages": msgs, "bos_token": "<s>", "eos_token": "</s>", "add_generation_
      "tools": [{"type": "function", "function": {"name": "get", "description": "Get it", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
      "n": 3, "f": 2.5, "s": "  Hello World  ", "none": None, "d": {"b": 2, "a": 1, "C": 3}, "l": [3, 1, 2], "e": [], "t": "a,b,,c"}
 
+ORIG = copy.deepcopy(dict(V, msgs=msgs))
+
 T = r"""
 {{ 1 }}|{{ 1.0 }}|{{ 1e20 }}|{{ 0.1 + 0.2 }}|{{ 10 / 4 }}|{{ 10 // 4 }}|{{ -7 // 2 }}|{{ -7 % 3 }}|{{ 2 ** 10 }}|{{ 7 / 7 }}
 {{ none }}|{{ true }}|{{ [1, 'a', none, true, 1.5] }}|{{ {'a': 1, 'b': 'x'} }}|{{ (1,) }}|{{ (1, 2) }}|{{ "it's" }}|{{ ['it\'s', "q\"", 'b\\s', 'n\nl'] }}
@@ -49,110 +51,138 @@ T = r"""
 """
 
 def case(tmpl, **extra):
-    vars = dict(V)
-    vars["msgs"] = msgs
+    # Fresh copies: some filters mutate their input in Python (indent on a
+    # list appends to it), which must not leak into later cases.
+    vars = copy.deepcopy(ORIG)
     vars.update(extra)
-    c = {"template": tmpl, "vars": vars}
+    c = {"template": tmpl, "vars": copy.deepcopy(vars)}
     try:
         c["output"] = env.from_string(tmpl).render(**vars)
     except Exception as e:
         c["error"] = f"{type(e).__name__}: {e}"
     return c
 
-cases = []
-for line in T.strip("\n").split("\n"):
-    for part in line.split("|"):
-        pass
-    cases.append(case(line))
+if __name__ == "__main__":
+    cases = []
+    for line in T.strip("\n").split("\n"):
+        for part in line.split("|"):
+            pass
+        cases.append(case(line))
 
-blocks = [
-    "{% for m in messages %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.previtem.role if not loop.first }}{{ loop.nextitem.role if not loop.last }}{{ loop.cycle('a','b') }}\n{% endfor %}",
-    "{% for m in messages if m.role != 'system' %}{{ loop.index }}:{{ m.role }} {% endfor %}",
-    "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}",
-    "{% for k, v in d.items() %}{{ k }}={{ v }};{% else %}empty{% endfor %}{% for x in e %}{{ x }}{% else %}empty{% endfor %}",
-    "{% for a in [1,2] %}{% for b in [3,4] %}{{ loop.index }}{{ a }}{{ b }} {% endfor %}{{ loop.index }}{% endfor %}",
-    "{% set x = 1 %}{% for i in range(3) %}{% set x = i %}{{ x }}{% endfor %}{{ x }}",
-    "{% set ns = namespace(x=0, l=[]) %}{% for i in range(4) %}{% set ns.x = ns.x + i %}{% endfor %}{{ ns.x }}",
-    "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set c = (3, 4) %}{{ c }}",
-    "{% set block %}\n  inner {{ n }}\n{% endset %}[{{ block }}]",
-    "{% set up | upper %}abc{% endset %}{{ up }}",
-    "{% macro m(a, b='B', c=none) %}{{ a }}{{ b }}{{ c }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1) }}|{{ m(1, 2, 3, 4, z=5) }}|{{ m(b=9, a=8) }}",
-    "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}",
-    "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(q=2) }}",
-    "{% macro m(a) %}[{{ a }}]{% endmacro %}{{ m() }}",
-    "{% macro wrap(t) %}<{{ t }}:{{ caller() }}>{% endmacro %}{% call wrap('x') %}body {{ n }}{% endcall %}",
-    "{% macro wrap() %}{% for i in [1,2] %}{{ caller(i) }}{% endfor %}{% endmacro %}{% call(v) wrap() %}<{{ v }}>{% endcall %}",
-    "{% filter upper %}hello {{ s }}{% endfilter %}",
-    "{% with a = 5, b = n %}{{ a + b }}{% endwith %}{{ a }}",
-    "{% macro r(k) %}{% if k > 0 %}{{ k }}{{ r(k - 1) }}{% endif %}{% endmacro %}{{ r(5) }}",
-    "{% if n > 5 %}big{% elif n > 2 %}mid{% else %}small{% endif %}",
-    "  {% if true %}\n    yes\n  {% endif %}\n  {{ n }}\n  {%+ if true %}plus{% endif %}\n{%- if true -%}\n  strip  \n{%- endif %}\nend",
-    "a\n{# comment #}\nb\n  {# indented comment #}\nc {#- left -#} d\n",
-    "{% raw %}{{ not rendered }}{% endraw %}\n{%- raw -%}  x  {%- endraw %}",
-    "x {{- ' y ' -}} z\n{{ n }}\n{% if true %}\n\tt\n{% endif %}",
-    "{{ raise_exception('boom: ' ~ n) }}",
-    "{{ undefined_var.attr }}",
-    "{{ d.missing.attr }}",
-    "{{ messages[10].role }}",
-    "{{ 1 + 'a' }}",
-    "{{ 'a' + 1 }}",
-    "{{ 1 < 'a' }}",
-    "{{ none.x }}",
-    "{{ x | tojson }}",
-    "{{ range(1000000) | length }}",
-    "{{ l.append(4) }}",
-    "{% set x = [1] %}{% set _ = x.append(2) %}{{ x }}",
-    "{{ d.update({'z': 1}) }}",
-    "{% for %}",
-    "{% if true %}never closed",
-    "{% endfor %}",
-    "{{ 1 +* 2 }}",
-    "{{ foo | nosuchfilter }}",
-    "{{ foo is nosuchtest }}",
-    "{% generation %}x{% endgeneration %}",
-    "{% if true %}{% generation %}{% endif %}",
-    "{% for x in l %}{% macro m() %}{% endmacro %}{% endfor %}ok",
-    "{{ 'a' 'b' }}|{{ \"\\u00e9\\x41\\n\" }}|{{ 1_000 }}|{{ 0.5e1 }}",
-    "{{ messages[0]['content'] }}{{ messages[0].content }}{{ messages[0].get('content') }}{{ messages[0].get('nope', 'dd') }}{{ messages[0].get('nope') }}",
-    "{% for tool in tools %}{{ tool.function.name }}:{{ tool['function']['parameters']['properties'] | tojson }}{% endfor %}",
-    "{% for m in messages %}{% if m.tool_calls is defined %}{% for tc in m.tool_calls %}{{ tc.function.arguments | tojson }}{% endfor %}{% endif %}{% endfor %}",
-    "{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['content'] | trim + eos_token }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}",
-    "{{ -1 | abs }}|{{ -n }}|{{ +n }}|{{ - 2 ** 2 }}|{{ (1, 2)[0] }}|{{ {'a': {'b': [1, {'c': 'deep'}]}}.a.b[1].c }}",
-    "{{ 'abc' is sequence }}|{{ 1 is iterable }}|{{ none is mapping }}|{{ namespace() is mapping }}",
-    "{% set x %}{% for i in range(3) %}{{ i }}{% endfor %}{% endset %}{{ x | length }}",
-    "{{ l | map('string') | join }}|{{ l | join(', ') }}|{{ messages | map(attribute='nope', default='D') | list }}",
-    "{{ 'x'.upper() }}{{ 'X'.lower() }}{{ 'ab'.title() }}{{ 'ab'.capitalize() }}{{ 'a-b'.split('-') }}",
-    "{{ d['a'] }}{{ d.a }}{{ d['zz'] }}{{ d.items is defined }}",
-    "{%- for m in messages -%}\n  {%- if loop.first -%}\n    first\n  {%- endif %}\n{{ m.role }}\n{% endfor -%}",
-    "{{ 7 % 0 }}",
-    "{{ 1 / 0 }}",
-    "{{ '%d items' % n }}",
-    "{{ 3 * 'ab' }}|{{ 2.0 * 3 }}|{{ 1 - 0.5 }}|{{ 2 ** -1 }}|{{ 2 ** 0.5 }}",
-    "{{ 1e16 }}|{{ 1.5e-5 }}|{{ 123456789.0 }}|{{ 0.0001 }}|{{ 1e15 }}|{{ -0.0 }}",
-    "{{ tools | tojson(indent=2) }}",
-    "{{ [] | tojson(indent=2) }}{{ {} | tojson(indent=2) }}{{ [[]] | tojson(indent=1) }}",
-    "{{ 'é' | upper }}|{{ 'straße' | upper }}|{{ 'ÉCOLE' | lower }}",
-    "{% if messages[0].role == 'system' %}{% set sys = messages[0].content %}{% set rest = messages[1:] %}{% endif %}{{ sys }}|{{ rest | length }}",
-    "{{ loop }}",
-    "{% for x in 5 %}{% endfor %}",
-    "{% for a, b in [[1, 2], [3]] %}{{ a }}{% endfor %}",
-    "{{ ''.join(['a', 'b']) }}|{{ ', '.join(l | map('string')) }}",
-    "{{ messages | length > 2 }}{{ (messages | length) > 2 }}",
-    "{{ 'a' if true else 'b' if false else 'c' }}",
-    "{% set d2 = {'x': 1} %}{{ d2.x }}{{ d2['x'] }}",
-    "{{ n is eq 3 }}{{ n is sameas 3 }}{{ none is sameas none }}{{ 'a' is eq 'a' }}",
-    "{{ messages[2].tool_calls[0].function.arguments.a[0] }}",
-    "{{ s[:5] ~ '|' ~ s[-5:] }}",
-    "{{ '%s' | format(l) }}",
-    "{{ x.y }}",
-    "{{ x['y'] }}",
-    "{{ x() }}",
-    "{{ range(3)[1] }}|{{ range(3) | list }}",
-    "{{ [1,2,3] | select('gt', 1) | list }}|{{ [1,2,3] | select('in', [2, 3]) | list }}",
-    "{{ strftime_now('%d %B %Y') }}",
-    "{% for i in range(3) recursive %}{{ i }}{% endfor %}",
-]
-for b in blocks:
-    cases.append(case(b))
+    blocks = [
+        "{% for m in messages %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.previtem.role if not loop.first }}{{ loop.nextitem.role if not loop.last }}{{ loop.cycle('a','b') }}\n{% endfor %}",
+        "{% for m in messages if m.role != 'system' %}{{ loop.index }}:{{ m.role }} {% endfor %}",
+        "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}",
+        "{% for k, v in d.items() %}{{ k }}={{ v }};{% else %}empty{% endfor %}{% for x in e %}{{ x }}{% else %}empty{% endfor %}",
+        "{% for a in [1,2] %}{% for b in [3,4] %}{{ loop.index }}{{ a }}{{ b }} {% endfor %}{{ loop.index }}{% endfor %}",
+        "{% set x = 1 %}{% for i in range(3) %}{% set x = i %}{{ x }}{% endfor %}{{ x }}",
+        "{% set ns = namespace(x=0, l=[]) %}{% for i in range(4) %}{% set ns.x = ns.x + i %}{% endfor %}{{ ns.x }}",
+        "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set c = (3, 4) %}{{ c }}",
+        "{% set block %}\n  inner {{ n }}\n{% endset %}[{{ block }}]",
+        "{% set up | upper %}abc{% endset %}{{ up }}",
+        "{% macro m(a, b='B', c=none) %}{{ a }}{{ b }}{{ c }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1) }}|{{ m(1, 2, 3, 4, z=5) }}|{{ m(b=9, a=8) }}",
+        "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}",
+        "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(q=2) }}",
+        "{% macro m(a) %}[{{ a }}]{% endmacro %}{{ m() }}",
+        "{% macro wrap(t) %}<{{ t }}:{{ caller() }}>{% endmacro %}{% call wrap('x') %}body {{ n }}{% endcall %}",
+        "{% macro wrap() %}{% for i in [1,2] %}{{ caller(i) }}{% endfor %}{% endmacro %}{% call(v) wrap() %}<{{ v }}>{% endcall %}",
+        "{% filter upper %}hello {{ s }}{% endfilter %}",
+        "{% with a = 5, b = n %}{{ a + b }}{% endwith %}{{ a }}",
+        "{% macro r(k) %}{% if k > 0 %}{{ k }}{{ r(k - 1) }}{% endif %}{% endmacro %}{{ r(5) }}",
+        "{% if n > 5 %}big{% elif n > 2 %}mid{% else %}small{% endif %}",
+        "  {% if true %}\n    yes\n  {% endif %}\n  {{ n }}\n  {%+ if true %}plus{% endif %}\n{%- if true -%}\n  strip  \n{%- endif %}\nend",
+        "a\n{# comment #}\nb\n  {# indented comment #}\nc {#- left -#} d\n",
+        "{% raw %}{{ not rendered }}{% endraw %}\n{%- raw -%}  x  {%- endraw %}",
+        "x {{- ' y ' -}} z\n{{ n }}\n{% if true %}\n\tt\n{% endif %}",
+        "{{ raise_exception('boom: ' ~ n) }}",
+        "{{ undefined_var.attr }}",
+        "{{ d.missing.attr }}",
+        "{{ messages[10].role }}",
+        "{{ 1 + 'a' }}",
+        "{{ 'a' + 1 }}",
+        "{{ 1 < 'a' }}",
+        "{{ none.x }}",
+        "{{ x | tojson }}",
+        "{{ range(1000000) | length }}",
+        "{{ l.append(4) }}",
+        "{% set x = [1] %}{% set _ = x.append(2) %}{{ x }}",
+        "{{ d.update({'z': 1}) }}",
+        "{% for %}",
+        "{% if true %}never closed",
+        "{% endfor %}",
+        "{{ 1 +* 2 }}",
+        "{{ foo | nosuchfilter }}",
+        "{{ foo is nosuchtest }}",
+        "{% generation %}x{% endgeneration %}",
+        "{% if true %}{% generation %}{% endif %}",
+        "{% for x in l %}{% macro m() %}{% endmacro %}{% endfor %}ok",
+        "{{ 'a' 'b' }}|{{ \"\\u00e9\\x41\\n\" }}|{{ 1_000 }}|{{ 0.5e1 }}",
+        "{{ messages[0]['content'] }}{{ messages[0].content }}{{ messages[0].get('content') }}{{ messages[0].get('nope', 'dd') }}{{ messages[0].get('nope') }}",
+        "{% for tool in tools %}{{ tool.function.name }}:{{ tool['function']['parameters']['properties'] | tojson }}{% endfor %}",
+        "{% for m in messages %}{% if m.tool_calls is defined %}{% for tc in m.tool_calls %}{{ tc.function.arguments | tojson }}{% endfor %}{% endif %}{% endfor %}",
+        "{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['content'] | trim + eos_token }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}",
+        "{{ -1 | abs }}|{{ -n }}|{{ +n }}|{{ - 2 ** 2 }}|{{ (1, 2)[0] }}|{{ {'a': {'b': [1, {'c': 'deep'}]}}.a.b[1].c }}",
+        "{{ 'abc' is sequence }}|{{ 1 is iterable }}|{{ none is mapping }}|{{ namespace() is mapping }}",
+        "{% set x %}{% for i in range(3) %}{{ i }}{% endfor %}{% endset %}{{ x | length }}",
+        "{{ l | map('string') | join }}|{{ l | join(', ') }}|{{ messages | map(attribute='nope', default='D') | list }}",
+        "{{ 'x'.upper() }}{{ 'X'.lower() }}{{ 'ab'.title() }}{{ 'ab'.capitalize() }}{{ 'a-b'.split('-') }}",
+        "{{ d['a'] }}{{ d.a }}{{ d['zz'] }}{{ d.items is defined }}",
+        "{%- for m in messages -%}\n  {%- if loop.first -%}\n    first\n  {%- endif %}\n{{ m.role }}\n{% endfor -%}",
+        "{{ 7 % 0 }}",
+        "{{ 1 / 0 }}",
+        "{{ '%d items' % n }}",
+        "{{ 3 * 'ab' }}|{{ 2.0 * 3 }}|{{ 1 - 0.5 }}|{{ 2 ** -1 }}|{{ 2 ** 0.5 }}",
+        "{{ 1e16 }}|{{ 1.5e-5 }}|{{ 123456789.0 }}|{{ 0.0001 }}|{{ 1e15 }}|{{ -0.0 }}",
+        "{{ tools | tojson(indent=2) }}",
+        "{{ [] | tojson(indent=2) }}{{ {} | tojson(indent=2) }}{{ [[]] | tojson(indent=1) }}",
+        "{{ 'é' | upper }}|{{ 'straße' | upper }}|{{ 'ÉCOLE' | lower }}",
+        "{% if messages[0].role == 'system' %}{% set sys = messages[0].content %}{% set rest = messages[1:] %}{% endif %}{{ sys }}|{{ rest | length }}",
+        "{{ loop }}",
+        "{% for x in 5 %}{% endfor %}",
+        "{% for a, b in [[1, 2], [3]] %}{{ a }}{% endfor %}",
+        "{{ ''.join(['a', 'b']) }}|{{ ', '.join(l | map('string')) }}",
+        "{{ messages | length > 2 }}{{ (messages | length) > 2 }}",
+        "{{ 'a' if true else 'b' if false else 'c' }}",
+        "{% set d2 = {'x': 1} %}{{ d2.x }}{{ d2['x'] }}",
+        "{{ n is eq 3 }}{{ n is sameas 3 }}{{ none is sameas none }}{{ 'a' is eq 'a' }}",
+        "{{ messages[2].tool_calls[0].function.arguments.a[0] }}",
+        "{{ s[:5] ~ '|' ~ s[-5:] }}",
+        "{{ '%s' | format(l) }}",
+        "{{ x.y }}",
+        "{{ x['y'] }}",
+        "{{ x() }}",
+        "{{ range(3)[1] }}|{{ range(3) | list }}",
+        "{{ [1,2,3] | select('gt', 1) | list }}|{{ [1,2,3] | select('in', [2, 3]) | list }}",
+        "{{ strftime_now('%d %B %Y') }}",
+        "{% for i in range(3) recursive %}{{ i }}{% endfor %}",
+        # Generators (map/select/reject/selectattr/unique/batch/items), views, edge arithmetic.
+        "{{ 'yes' if messages | selectattr('role', 'eq', 'nobody') else 'no' }}|{{ not (l | select) }}|{{ messages | selectattr('role', 'eq', 'user') | list | length }}",
+        "{{ messages | selectattr('role', 'eq', 'user') | length }}",
+        "{% set g = l | map('string') %}{% for x in g %}{{ x }}{% endfor %}|{% for x in g %}{{ x }}{% else %}empty{% endfor %}",
+        "{{ d.keys() }}|{{ d.values() }}|{{ d.items() }}|{{ d.keys() | length }}|{{ 'a' in d.keys() }}|{{ range(3) }}|{{ range(1, 9, 2) }}|{{ range(5)[1:3] | list }}",
+        "{{ d.keys() | tojson }}",
+        "{{ (l | reverse) | list }}|{{ l | reverse | first }}|{{ d | reverse | list }}",
+        "{{ l | select | last }}",
+        "{{ none | unique | length }}",
+        "{% if none | unique %}lazy{% endif %}",
+        "{{ 1 // 0.1 }}|{{ -7.5 // 2 }}|{{ 7.5 % -2 }}|{{ -0.0 // 1 }}|{{ 5 / 0.5 }}",
+        "{{ 1 / 0.0 }}",
+        "{{ [undefined_x, s] }}|{{ {'a': undefined_x} }}",
+        "{{ l | indent(2) }}",
+        "{% set y = 7 %}{{ y[1:3] }}",
+        "{% set y = none %}{{ y[1:] }}",
+        "{{ d[1:] }}",
+        "{{ 'abc' % l }}|{{ 'abc' % d }}|{{ '%s!' % l }}",
+        "{{ 'abc' % (1,) }}",
+        "{{ l[] }}",
+        "{{ undefined_x in d }}|{{ undefined_x in [] }}",
+        "{{ undefined_x in 'abc' }}",
+        "{{ e | truncate(5) }}|{{ s | truncate(5) }}",
+        "{{ n | truncate(5) }}",
+        "{{ [] | max }}|{{ l | max }}",
+        "{{ d | batch(2) | list }}|{{ d | items | list }}",
+    ]
+    for b in blocks:
+        cases.append(case(b))
 
-json.dump(cases, sys.stdout, ensure_ascii=False, indent=1)
+    json.dump(cases, sys.stdout, ensure_ascii=False, indent=1)

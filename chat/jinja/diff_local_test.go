@@ -1,0 +1,69 @@
+//go:build difftest
+
+package jinja
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestDiffLocal(t *testing.T) {
+	data, err := os.ReadFile(os.Getenv("DIFF_FILE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := FromJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := v.(*Dict)
+	varsV, _ := root.Get("vars")
+	vars := map[string]Value{}
+	for i, k := range varsV.(*Dict).Keys() {
+		vars[k.(string)] = varsV.(*Dict).vals[i]
+	}
+	casesV, _ := root.Get("cases")
+	bad, badErr, total := 0, 0, 0
+	for _, cv := range casesV.(*List).Items {
+		c := cv.(*Dict)
+		src, _ := c.Get("template")
+		total++
+		var got string
+		tmpl, err := Parse(src.(string))
+		if err == nil {
+			got, err = tmpl.Render(vars, &Options{Now: fixedNow})
+		}
+		if want, ok := c.Get("error"); ok {
+			if err == nil {
+				bad++
+				if bad <= 25 {
+					t.Errorf("%q: rendered %q, want error %q", src, got, want)
+				}
+			} else if err.Error() != want.(string) {
+				badErr++
+				if badErr <= 15 && !strings.Contains(os.Getenv("DIFF_QUIET"), "err") {
+					t.Logf("%q: error\n got %q\nwant %q", src, err.Error(), want)
+				}
+			}
+			continue
+		}
+		want, _ := c.Get("output")
+		if err != nil || got != want.(string) {
+			bad++
+			if bad <= 25 {
+				t.Errorf("%q:\n got %q (%v)\nwant %q", src, got, err, want)
+			}
+		}
+	}
+	t.Logf("%d cases, %d wrong, %d error-text differences", total, bad, badErr)
+}
+
+func TestOne(t *testing.T) {
+	tmpl, err := Parse(os.Getenv("T"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tmpl.Render(map[string]Value{"l": &List{Items: []Value{int64(3), int64(1)}}}, nil)
+	t.Logf("%q %v", out, err)
+}
