@@ -118,31 +118,11 @@ func (s *session) interrupts(sig chan os.Signal, interactive bool) {
 }
 
 func runModel(cmd *cobra.Command, f *runFlags, arg, prompt string) error {
-	if f.format != "" && f.format != "json" {
-		return fmt.Errorf("--format %q: only json is supported", f.format)
-	}
-	t0 := time.Now()
-	m, err := resolveModel(arg)
+	s, err := openSession(cmd, f, arg)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	tok, err := tokenizer.FromMetadata(&m.Metadata)
-	if err != nil {
-		return fmt.Errorf("%s: %w", arg, err)
-	}
-	e, err := engine.Load(m, engine.Options{Threads: f.threads, Context: f.ctx, BatchSize: f.batch, KVCacheType: f.kvType})
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	s := &session{f: f, m: m, e: e, tok: tok, seq: e.NewSeq(), out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr()}
-	if src := m.String("tokenizer.chat_template"); src != "" && !f.raw {
-		if s.tmpl, err = jinja.Parse(src); err != nil {
-			return fmt.Errorf("%s: chat template: %w", arg, err)
-		}
-	}
-	s.loadDur = time.Since(t0)
+	defer s.close()
 
 	// Ctrl-C cancels the answer in progress (and, in one-shot mode, ends).
 	sig := make(chan os.Signal, 1)
@@ -175,6 +155,42 @@ func runModel(cmd *cobra.Command, f *runFlags, arg, prompt string) error {
 		return err
 	}
 	return s.chat(cmd.InOrStdin())
+}
+
+// openSession loads MODEL, its tokenizer and chat template.
+func openSession(cmd *cobra.Command, f *runFlags, arg string) (*session, error) {
+	if f.format != "" && f.format != "json" {
+		return nil, fmt.Errorf("--format %q: only json is supported", f.format)
+	}
+	t0 := time.Now()
+	m, err := resolveModel(arg)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.FromMetadata(&m.Metadata)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%s: %w", arg, err)
+	}
+	e, err := engine.Load(m, engine.Options{Threads: f.threads, Context: f.ctx, BatchSize: f.batch, KVCacheType: f.kvType})
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	s := &session{f: f, m: m, e: e, tok: tok, seq: e.NewSeq(), out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr()}
+	if src := m.String("tokenizer.chat_template"); src != "" && !f.raw {
+		if s.tmpl, err = jinja.Parse(src); err != nil {
+			s.close()
+			return nil, fmt.Errorf("%s: chat template: %w", arg, err)
+		}
+	}
+	s.loadDur = time.Since(t0)
+	return s, nil
+}
+
+func (s *session) close() {
+	s.e.Close()
+	s.m.Close()
 }
 
 type message struct{ Role, Content string }
