@@ -25,7 +25,7 @@ func init() {
 		Short: "Compute an importance matrix (llama.cpp imatrix format) for low-bit quantization",
 		Long: "Runs MODEL over TEXTFILE in chunks of --ctx tokens and records, for every weight matrix of the\n" +
 			"blocks, the mean square of the activations that multiply each column (what llama-imatrix does).\n" +
-			"Pass the result to `ferry quantize --imatrix FILE`. Supported: llama, mistral and qwen2 models.",
+			"Pass the result to `ferry quantize --imatrix FILE`. Supported: llama (incl. Mixtral), mistral, qwen2, qwen3, qwen3moe.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := resolveModel(args[0])

@@ -3,8 +3,8 @@
 // a fixed context and accumulates, for every weight matrix of the blocks,
 // the squares of the activations that multiply it.
 //
-// It carries its own plain float32 forward pass (llama, mistral and qwen2
-// layouts) because collecting needs the input of every matrix product;
+// It carries its own plain float32 forward pass (llama, mistral, mixtral,
+// qwen2, qwen3 and qwen3moe layouts) because collecting needs the input of every matrix product;
 // weights stay in their stored type and are expanded one row at a time.
 // TestForwardMatchesReference checks this forward pass against the
 // llama2.c reference logits of stories260K.
@@ -38,12 +38,18 @@ type matrix struct {
 	rowBytes  int
 	biasF32   []float32
 	collected bool // record its input activations
+	expert    int  // matrix index within a 3-D expert tensor
+	nExperts  int  // 1 for a plain matrix
 }
 
 type blockW struct {
 	attnNorm, ffnNorm []float32
+	qNorm, kNorm      []float32 // per-head RMSNorm of q and k (qwen3)
 	q, k, v, o        *matrix
 	gate, up, down    *matrix
+	// Mixture of experts: router and one matrix view per expert.
+	router            *matrix
+	gateE, upE, downE []*matrix
 }
 
 // Runner holds a model prepared for calibration.
@@ -53,6 +59,7 @@ type Runner struct {
 	nLayer, vocab              int
 	eps, base                  float32
 	neox                       bool
+	nExpert, nUsed             int
 	freqFactors                []float32
 	tokEmbd, output            *matrix
 	outNorm                    []float32
@@ -61,16 +68,13 @@ type Runner struct {
 	col                        *imatrix.Collector
 }
 
-// New prepares m (arch llama, mistral or qwen2; dense, no MoE).
+// New prepares m (arch llama incl. Mixtral, mistral, qwen2, qwen3, qwen3moe).
 func New(m *model.Model, threads int) (*Runner, error) {
 	arch := m.Arch()
 	switch arch {
-	case "llama", "mistral", "qwen2":
+	case "llama", "mistral", "qwen2", "qwen3", "qwen3moe":
 	default:
-		return nil, fmt.Errorf("calibrate: architecture %q is not supported yet (llama, mistral, qwen2)", arch)
-	}
-	if e, _ := m.ArchUint("expert_count"); e > 1 {
-		return nil, fmt.Errorf("calibrate: mixture-of-experts models are not supported yet")
+		return nil, fmt.Errorf("calibrate: architecture %q is not supported yet (llama, mistral, mixtral, qwen2, qwen3, qwen3moe)", arch)
 	}
 	u := func(k string) int { v, _ := m.ArchUint(k); return int(v) }
 	r := &Runner{m: m, nEmbd: u("embedding_length"), nHead: u("attention.head_count"), nKV: u("attention.head_count_kv"),
@@ -97,7 +101,11 @@ func New(m *model.Model, threads int) (*Runner, error) {
 		base = 10000
 	}
 	r.eps, r.base = float32(eps), float32(base)
-	r.neox = arch == "qwen2" || m.RopeNeoX
+	r.neox = arch == "qwen2" || arch == "qwen3" || arch == "qwen3moe" || m.RopeNeoX
+	r.nExpert, r.nUsed = u("expert_count"), u("expert_used_count")
+	if r.nExpert > 1 && (r.nUsed < 1 || r.nUsed > r.nExpert) {
+		return nil, fmt.Errorf("calibrate: expert_used_count %d with %d experts", r.nUsed, r.nExpert)
+	}
 	var err error
 	get := func(name string, in, out int, collect bool) *matrix {
 		if err != nil {
@@ -121,12 +129,38 @@ func New(m *model.Model, threads int) (*Runner, error) {
 			err = fmt.Errorf("calibrate: tensor %s: %v", name, e)
 			return nil
 		}
-		mt := &matrix{name: name, typ: t.Type, data: t.Data, in: in, out: int(t.Shape[1]), rowBytes: int(rb), collected: collect}
+		mt := &matrix{name: name, typ: t.Type, data: t.Data, in: in, out: int(t.Shape[1]), rowBytes: int(rb), collected: collect, nExperts: 1}
 		if len(t.Data) < mt.out*mt.rowBytes {
 			err = fmt.Errorf("calibrate: tensor %s: data too short", name)
 			return nil
 		}
 		return mt
+	}
+	experts := func(name string, in, out int) []*matrix {
+		if err != nil {
+			return nil
+		}
+		t := m.Tensor(name)
+		if t == nil || len(t.Shape) != 3 || int(t.Shape[0]) != in || int(t.Shape[1]) != out || int(t.Shape[2]) != r.nExpert {
+			err = fmt.Errorf("calibrate: tensor %s missing or not [%d %d %d]", name, in, out, r.nExpert)
+			return nil
+		}
+		if !quant.CanDequantize(t.Type) {
+			err = fmt.Errorf("calibrate: tensor %s: %w", name, &quant.ErrUnsupported{Type: t.Type, Op: "dequantize"})
+			return nil
+		}
+		rb, e := quant.RowSize(t.Type, int64(in))
+		if e != nil || len(t.Data) < int(rb)*out*r.nExpert {
+			err = fmt.Errorf("calibrate: tensor %s: bad size", name)
+			return nil
+		}
+		ms := make([]*matrix, r.nExpert)
+		n := int(rb) * out
+		for i := range ms {
+			ms[i] = &matrix{name: name, typ: t.Type, data: t.Data[i*n : (i+1)*n], in: in, out: out, rowBytes: int(rb),
+				collected: true, expert: i, nExperts: r.nExpert}
+		}
+		return ms
 	}
 	vec := func(name string, n int, required bool) []float32 {
 		if err != nil {
@@ -164,21 +198,35 @@ func New(m *model.Model, threads int) (*Runner, error) {
 	qDim, kvDim := r.nHead*r.hd, r.nKV*r.hd
 	for l := 0; l < r.nLayer; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
-		ffT := m.Tensor(p + "ffn_gate.weight")
-		if ffT == nil || len(ffT.Shape) != 2 {
-			return nil, fmt.Errorf("calibrate: tensor %sffn_gate.weight missing or not 2-D", p)
-		}
-		r.nFF = int(ffT.Shape[1])
 		b := blockW{
 			attnNorm: vec(p+"attn_norm.weight", r.nEmbd, true),
 			ffnNorm:  vec(p+"ffn_norm.weight", r.nEmbd, true),
+			qNorm:    vec(p+"attn_q_norm.weight", r.hd, false),
+			kNorm:    vec(p+"attn_k_norm.weight", r.hd, false),
 			q:        get(p+"attn_q.weight", r.nEmbd, qDim, true),
 			k:        get(p+"attn_k.weight", r.nEmbd, kvDim, true),
 			v:        get(p+"attn_v.weight", r.nEmbd, kvDim, true),
 			o:        get(p+"attn_output.weight", qDim, r.nEmbd, true),
-			gate:     get(p+"ffn_gate.weight", r.nEmbd, r.nFF, true),
-			up:       get(p+"ffn_up.weight", r.nEmbd, r.nFF, true),
-			down:     get(p+"ffn_down.weight", r.nFF, r.nEmbd, true),
+		}
+		if r.nExpert > 1 {
+			ffT := m.Tensor(p + "ffn_gate_exps.weight")
+			if ffT == nil || len(ffT.Shape) != 3 {
+				return nil, fmt.Errorf("calibrate: tensor %sffn_gate_exps.weight missing or not 3-D", p)
+			}
+			r.nFF = int(ffT.Shape[1])
+			b.router = get(p+"ffn_gate_inp.weight", r.nEmbd, r.nExpert, true)
+			b.gateE = experts(p+"ffn_gate_exps.weight", r.nEmbd, r.nFF)
+			b.upE = experts(p+"ffn_up_exps.weight", r.nEmbd, r.nFF)
+			b.downE = experts(p+"ffn_down_exps.weight", r.nFF, r.nEmbd)
+		} else {
+			ffT := m.Tensor(p + "ffn_gate.weight")
+			if ffT == nil || len(ffT.Shape) != 2 {
+				return nil, fmt.Errorf("calibrate: tensor %sffn_gate.weight missing or not 2-D", p)
+			}
+			r.nFF = int(ffT.Shape[1])
+			b.gate = get(p+"ffn_gate.weight", r.nEmbd, r.nFF, true)
+			b.up = get(p+"ffn_up.weight", r.nEmbd, r.nFF, true)
+			b.down = get(p+"ffn_down.weight", r.nFF, r.nEmbd, true)
 		}
 		if err != nil {
 			return nil, err
@@ -197,8 +245,11 @@ func New(m *model.Model, threads int) (*Runner, error) {
 // mul computes y[t][r] = x[t]·W[r] (+ bias) for T rows of x, splitting the
 // weight rows over threads; each row is expanded to float32 once.
 func (r *Runner) mul(w *matrix, x []float32, T int, y []float32) {
+	if T == 0 {
+		return
+	}
 	if w.collected && r.col != nil {
-		r.col.Add(w.name, x[:T*w.in], T, w.in, 0, 1)
+		r.col.Add(w.name, x[:T*w.in], T, w.in, w.expert, w.nExperts)
 	}
 	var wg sync.WaitGroup
 	nw := min(r.threads, w.out)
@@ -290,10 +341,18 @@ func (r *Runner) Forward(tokens []int32) ([]float32, error) {
 		r.mul(b.v, xn, T, v)
 		for t := 0; t < T; t++ {
 			for hh := 0; hh < r.nHead; hh++ {
-				r.rope(q[t*qDim+hh*r.hd:t*qDim+(hh+1)*r.hd], t)
+				qh := q[t*qDim+hh*r.hd : t*qDim+(hh+1)*r.hd]
+				if b.qNorm != nil {
+					rmsNorm(qh, b.qNorm, r.eps, qh)
+				}
+				r.rope(qh, t)
 			}
 			for hh := 0; hh < r.nKV; hh++ {
-				r.rope(k[t*kvDim+hh*r.hd:t*kvDim+(hh+1)*r.hd], t)
+				kh := k[t*kvDim+hh*r.hd : t*kvDim+(hh+1)*r.hd]
+				if b.kNorm != nil {
+					rmsNorm(kh, b.kNorm, r.eps, kh)
+				}
+				r.rope(kh, t)
 			}
 		}
 		group := r.nHead / r.nKV
@@ -336,13 +395,17 @@ func (r *Runner) Forward(tokens []int32) ([]float32, error) {
 		for t := 0; t < T; t++ {
 			rmsNorm(h[t*E:(t+1)*E], b.ffnNorm, r.eps, xn[t*E:(t+1)*E])
 		}
-		r.mul(b.gate, xn, T, g)
-		r.mul(b.up, xn, T, u)
-		for i := range g {
-			x := g[i]
-			g[i] = x / (1 + float32(math.Exp(float64(-x)))) * u[i]
+		if b.router != nil {
+			r.moe(b, xn, T, tmp)
+		} else {
+			r.mul(b.gate, xn, T, g)
+			r.mul(b.up, xn, T, u)
+			for i := range g {
+				x := g[i]
+				g[i] = x / (1 + float32(math.Exp(float64(-x)))) * u[i]
+			}
+			r.mul(b.down, g, T, tmp)
 		}
-		r.mul(b.down, g, T, tmp)
 		for i := range h {
 			h[i] += tmp[i]
 		}
@@ -353,6 +416,72 @@ func (r *Runner) Forward(tokens []int32) ([]float32, error) {
 	logits := make([]float32, T*r.vocab)
 	r.mul(r.output, xn, T, logits)
 	return logits, nil
+}
+
+// moe is the sparse FFN: each token goes to the nUsed experts with the
+// largest router logits, weighted by the softmax over those logits (what
+// Mixtral does, and Qwen3-MoE with norm_topk_prob). Each expert sees only
+// its tokens, which is what its imatrix entry records.
+func (r *Runner) moe(b blockW, xn []float32, T int, out []float32) {
+	E := r.nEmbd
+	logits := make([]float32, T*r.nExpert)
+	r.mul(b.router, xn, T, logits)
+	rows := make([][]int, r.nExpert)
+	wts := make([][]float32, r.nExpert)
+	for t := 0; t < T; t++ {
+		l := logits[t*r.nExpert : (t+1)*r.nExpert]
+		chosen := make([]int, 0, r.nUsed)
+		for len(chosen) < r.nUsed {
+			best := -1
+			for e := range l {
+				taken := false
+				for _, c := range chosen {
+					taken = taken || c == e
+				}
+				if !taken && (best < 0 || l[e] > l[best]) {
+					best = e
+				}
+			}
+			chosen = append(chosen, best)
+		}
+		mx := l[chosen[0]]
+		var sum float64
+		for _, e := range chosen {
+			sum += math.Exp(float64(l[e] - mx))
+		}
+		for _, e := range chosen {
+			rows[e] = append(rows[e], t)
+			wts[e] = append(wts[e], float32(math.Exp(float64(l[e]-mx))/sum))
+		}
+	}
+	for i := range out[:T*E] {
+		out[i] = 0
+	}
+	for e := 0; e < r.nExpert; e++ {
+		n := len(rows[e])
+		if n == 0 {
+			continue
+		}
+		x := make([]float32, n*E)
+		for j, t := range rows[e] {
+			copy(x[j*E:(j+1)*E], xn[t*E:(t+1)*E])
+		}
+		g, u := make([]float32, n*r.nFF), make([]float32, n*r.nFF)
+		r.mul(b.gateE[e], x, n, g)
+		r.mul(b.upE[e], x, n, u)
+		for i := range g {
+			v := g[i]
+			g[i] = v / (1 + float32(math.Exp(float64(-v)))) * u[i]
+		}
+		d := make([]float32, n*E)
+		r.mul(b.downE[e], g, n, d)
+		for j, t := range rows[e] {
+			w := wts[e][j]
+			for i := 0; i < E; i++ {
+				out[t*E+i] += w * d[j*E+i]
+			}
+		}
+	}
 }
 
 // Run evaluates tokens in chunks of opt.Context (the first token of each

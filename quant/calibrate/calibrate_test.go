@@ -110,7 +110,7 @@ func TestRunCollects(t *testing.T) {
 // supports (GQA, llama3 rope scaling, qwen2 q/k/v biases) against HF's
 // logits.
 func TestForwardOracles(t *testing.T) {
-	for _, name := range []string{"llama2", "llama3", "mistral", "qwen2"} {
+	for _, name := range []string{"llama2", "llama3", "mistral", "qwen2", "qwen3", "mixtral", "qwen3moe"} {
 		dir := testdata.Path(t, "oracle", name)
 		var golden struct {
 			Prompts []struct {
@@ -151,5 +151,43 @@ func TestForwardOracles(t *testing.T) {
 			t.Errorf("%s: logits differ from HF by up to %g", name, maxd)
 		}
 		m.Close()
+	}
+}
+
+// TestRunCollectsExperts: for MoE models each expert matrix counts the
+// tokens routed to it, expert_used_count per token in total.
+func TestRunCollectsExperts(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "oracle", "qwen3moe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r, err := New(m, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int32, 96)
+	for i := range ids {
+		ids[i] = int32(i*37%400 + 1)
+	}
+	d, err := r.Run(ids, -1, Options{Context: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"blk.1.ffn_gate_exps.weight", "blk.1.ffn_up_exps.weight", "blk.1.ffn_down_exps.weight"} {
+		e := d.Entries[name]
+		if e == nil || len(e.Counts) != 8 {
+			t.Fatalf("%s: %+v", name, e)
+		}
+		var total float32
+		for _, c := range e.Counts {
+			total += c
+		}
+		if total != 2*96 {
+			t.Errorf("%s: %v tokens routed, want %d", name, total, 2*96)
+		}
+	}
+	if e := d.Entries["blk.0.ffn_gate_inp.weight"]; e == nil || e.Counts[0] != 96 {
+		t.Errorf("router entry %+v", e)
 	}
 }
