@@ -1,5 +1,15 @@
 //go:build difftest
 
+// Differential test against Python jinja2 on random templates. Generate a
+// case file with testdata/gen_random.py (needs python3 with jinja2), then:
+//
+//	python3 testdata/gen_random.py SEED 3000 > /tmp/cases.json
+//	DIFF_FILE=/tmp/cases.json go test -tags difftest -run TestDiffRandom ./chat/jinja/
+//
+// Known, accepted differences: printing a generator object (Python shows
+// its memory address), constant-folded slices of literals, and some error
+// texts of nonsensical expressions.
+
 package jinja
 
 import (
@@ -8,7 +18,7 @@ import (
 	"testing"
 )
 
-func TestDiffLocal(t *testing.T) {
+func TestDiffRandom(t *testing.T) {
 	data, err := os.ReadFile(os.Getenv("DIFF_FILE"))
 	if err != nil {
 		t.Fatal(err)
@@ -59,11 +69,3 @@ func TestDiffLocal(t *testing.T) {
 	t.Logf("%d cases, %d wrong, %d error-text differences", total, bad, badErr)
 }
 
-func TestOne(t *testing.T) {
-	tmpl, err := Parse(os.Getenv("T"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := tmpl.Render(map[string]Value{"l": &List{Items: []Value{int64(3), int64(1)}}}, nil)
-	t.Logf("%q %v", out, err)
-}
