@@ -840,3 +840,22 @@ func TestMLXFromGGUFBPE(t *testing.T) {
 		hf.Close()
 	}
 }
+
+// TestMLXFailureLeavesNothing: a cancelled MLX conversion removes the folder
+// it created.
+func TestMLXFailureLeavesNothing(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "models", "stories260K-hf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	parent := t.TempDir()
+	if err := MLXFolder(m, filepath.Join(parent, "out"), MLXOptions{Context: ctx, Type: "mlx-q4"}); err == nil {
+		t.Fatal("cancelled conversion succeeded")
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+}

@@ -123,7 +123,7 @@ func mlxName(kind, name string) (string, bool) {
 
 // MLXFolder writes m as an MLX folder (model.safetensors + config.json, and
 // the tokenizer files when the source is a folder that has them).
-func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
+func MLXFolder(m *model.Model, dir string, opt MLXOptions) (err error) {
 	arch, kind := m.Arch(), mlxArch(m)
 	cls, ok := mlxArchs[kind]
 	if !ok {
@@ -233,8 +233,21 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) error {
 	if err != nil {
 		return err
 	}
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	if statErr != nil {
+		// A folder this call created is removed again on failure (os.Remove
+		// only removes it if nothing else was put there meanwhile).
+		defer func() {
+			if err != nil {
+				for _, n := range []string{"model.safetensors", "config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json"} {
+					os.Remove(filepath.Join(dir, n))
+				}
+				os.Remove(dir)
+			}
+		}()
 	}
 	f, err := atomicfile.Create(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
