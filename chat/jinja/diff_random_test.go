@@ -68,4 +68,3 @@ func TestDiffRandom(t *testing.T) {
 	}
 	t.Logf("%d cases, %d wrong, %d error-text differences", total, bad, badErr)
 }
-
