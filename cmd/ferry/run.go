@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferryhq/ferry/chat/jinja"
+	"github.com/ferryhq/ferry/chat"
 	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/sample"
@@ -88,7 +88,9 @@ type session struct {
 	m       *model.Model
 	e       *engine.Engine
 	tok     *tokenizer.Tokenizer
-	tmpl    *jinja.Template
+	info    chat.ModelInfo
+	tmpl    string // chat template ("" with --raw or when the model has none)
+	stops   []string
 	seq     *engine.Seq
 	cached  []int32 // tokens whose keys/values are in seq
 	out     io.Writer
@@ -178,8 +180,16 @@ func openSession(cmd *cobra.Command, f *runFlags, arg string) (*session, error) 
 		return nil, err
 	}
 	s := &session{f: f, m: m, e: e, tok: tok, seq: e.NewSeq(), out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr()}
-	if src := m.String("tokenizer.chat_template"); src != "" && !f.raw {
-		if s.tmpl, err = jinja.Parse(src); err != nil {
+	s.info = chat.InfoFromMetadata(&m.Metadata)
+	if !f.raw {
+		s.tmpl = s.info.Template
+	}
+	s.stops = f.stops
+	if s.tmpl != "" {
+		// Turn markers the template writes stop a model that spells them
+		// out as text (Ollama does the same).
+		s.stops = append(append([]string(nil), f.stops...), chat.StopSequences(s.tmpl, s.info.EOG)...)
+		if _, err := chat.Render(s.tmpl, chat.RenderOptions{Messages: []chat.Message{{Role: "user", Content: "test"}}, AddGenerationPrompt: true, BOS: s.info.BOS, EOS: s.info.EOS}); err != nil {
 			s.close()
 			return nil, fmt.Errorf("%s: chat template: %w", arg, err)
 		}
@@ -197,7 +207,7 @@ type message struct{ Role, Content string }
 
 // promptTokens renders and tokenizes the conversation (or the raw prompt).
 func (s *session) promptTokens(msgs []message, raw string) ([]int32, error) {
-	if s.tmpl == nil {
+	if s.tmpl == "" {
 		text := raw
 		if text == "" && len(msgs) > 0 {
 			// Raw chat without a template: plain concatenation.
@@ -227,36 +237,15 @@ func (s *session) promptTokens(msgs []message, raw string) ([]int32, error) {
 }
 
 func (s *session) render(msgs []message) (string, error) {
-	list := make([]any, len(msgs))
+	cm := make([]chat.Message, len(msgs))
 	for i, m := range msgs {
-		list[i] = map[string]any{"role": m.Role, "content": m.Content}
+		cm[i] = chat.Message{Role: m.Role, Content: m.Content}
 	}
-	vars := map[string]any{
-		"messages":              list,
-		"add_generation_prompt": true,
-		"bos_token":             s.special(s.tok.BOS()),
-		"eos_token":             s.special(s.tok.EOS()),
-	}
-	jv := make(map[string]jinja.Value, len(vars))
-	for k, v := range vars {
-		x, err := jinja.FromGo(v)
-		if err != nil {
-			return "", err
-		}
-		jv[k] = x
-	}
-	out, err := s.tmpl.Render(jv, nil)
+	out, err := chat.Render(s.tmpl, chat.RenderOptions{Messages: cm, AddGenerationPrompt: true, BOS: s.info.BOS, EOS: s.info.EOS})
 	if err != nil {
 		return "", fmt.Errorf("chat template: %w", err)
 	}
 	return out, nil
-}
-
-func (s *session) special(id int32) string {
-	if id < 0 {
-		return ""
-	}
-	return s.tok.Token(id)
 }
 
 // answer generates a reply to the conversation and returns its text.
@@ -294,7 +283,7 @@ func (s *session) answer(msgs []message, raw string) (string, error) {
 	sampler.Accept(ids...)
 	dec := s.tok.NewStreamDecoder(false)
 	dec.SetRenderSpecial(false)
-	stop := sample.NewStopper(f.stops)
+	stop := sample.NewStopper(s.stops)
 	var text strings.Builder
 	jsonOut := json.NewEncoder(s.out)
 	jsonOut.SetEscapeHTML(false)
@@ -472,7 +461,7 @@ func (s *session) answerFitting(system string, msgs *[]message) (string, error) 
 		if system != "" {
 			all = append([]message{{"system", system}}, all...)
 		}
-		if s.tmpl != nil {
+		if s.tmpl != "" {
 			ids, err := s.promptTokens(all, "")
 			if err != nil {
 				return "", err
@@ -484,7 +473,7 @@ func (s *session) answerFitting(system string, msgs *[]message) (string, error) 
 			}
 		}
 		raw := ""
-		if s.tmpl == nil {
+		if s.tmpl == "" {
 			raw = (*msgs)[len(*msgs)-1].Content
 			all = nil
 			s.seq.Truncate(0)
@@ -537,7 +526,7 @@ func (s *session) setParameter(args []string) error {
 	case "num_predict":
 		err = in(&s.f.numPredict)
 	case "stop":
-		s.f.stops = append(s.f.stops, val)
+		s.stops = append(s.stops, val)
 	default:
 		return fmt.Errorf("unknown parameter %q", name)
 	}

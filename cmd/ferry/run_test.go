@@ -97,7 +97,7 @@ func TestChatSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.close()
-	if s.tmpl == nil {
+	if s.tmpl == "" {
 		t.Fatal("qwen2 oracle has a chat template")
 	}
 	in := strings.NewReader("hello\n/set parameter temperature 0\n\"\"\"\nline one\nline two\n\"\"\"\n/set system be brief\nthird\n/clear\n/nonsense\n/bye\n")
