@@ -203,6 +203,12 @@ func (h *hfReader) gpt2() ([]gguf.KV, error) {
 	if custom {
 		kvs = append(kvs, strKV(KeyPreTokenizer, string(tj.PreTokenizer)))
 	}
+	if len(tj.Normalizer) > 0 && string(tj.Normalizer) != "null" {
+		if _, err := normalizerFromJSON(tj.Normalizer); err != nil {
+			return nil, fmt.Errorf("%s: tokenizer.json: %w", h.dir, err)
+		}
+		kvs = append(kvs, strKV(KeyNormalizer, string(tj.Normalizer)))
+	}
 	if tj.Model.IgnoreMerges != preImpliesIgnoreMerges(pre) {
 		kvs = append(kvs, gguf.KV{Key: KeyIgnoreMerges, Type: gguf.TypeBool, Value: tj.Model.IgnoreMerges})
 	}

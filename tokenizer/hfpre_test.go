@@ -22,6 +22,7 @@ func TestHFPreTokenizerVariants(t *testing.T) {
 			Name         string          `json:"name"`
 			PreTokenizer json.RawMessage `json:"pre_tokenizer"`
 			IgnoreMerges *bool           `json:"ignore_merges"`
+			Normalizer   json.RawMessage `json:"normalizer"`
 			IDs          [][]int32       `json:"ids"`
 		} `json:"variants"`
 	}
@@ -42,6 +43,13 @@ func TestHFPreTokenizerVariants(t *testing.T) {
 					t.Fatal(err)
 				}
 				base["pre_tokenizer"] = pre
+			}
+			if len(v.Normalizer) > 0 && string(v.Normalizer) != "null" {
+				var n any
+				if err := json.Unmarshal(v.Normalizer, &n); err != nil {
+					t.Fatal(err)
+				}
+				base["normalizer"] = n
 			}
 			if v.IgnoreMerges != nil {
 				base["model"].(map[string]any)["ignore_merges"] = *v.IgnoreMerges

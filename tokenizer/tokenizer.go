@@ -16,6 +16,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -93,6 +94,7 @@ type Tokenizer struct {
 	ranks        map[[2]int32]int32
 	ignoreMerges bool
 	pretok       *preTokenizer
+	normalizer   []normStep
 	cache        *wordCache
 
 	// SentencePiece
@@ -276,6 +278,13 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 			return nil, err
 		}
 		t.pretok = pt
+		if def := md.String(KeyNormalizer); def != "" {
+			steps, err := normalizerFromJSON(json.RawMessage(def))
+			if err != nil {
+				return nil, fmt.Errorf("tokenizer: %s: %w", KeyNormalizer, err)
+			}
+			t.normalizer = steps
+		}
 	}
 
 	// Special token ids; an id out of range is ignored, as llama.cpp does.
@@ -627,8 +636,12 @@ func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) ([]int32,
 				out = append(out, f.token)
 				continue
 			}
+			text := f.text
+			if t.normalizer != nil {
+				text = t.normalize(text)
+			}
 			var err error
-			out, err = t.encodeBPE(f.text, out)
+			out, err = t.encodeBPE(text, out)
 			if err != nil {
 				return nil, err
 			}
