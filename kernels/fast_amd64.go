@@ -59,6 +59,12 @@ func installFast() {
 		}
 	})
 	set(quant.Q8_0, "avx2", asmMatVec(q8_0MatVecAVX2, 32))
+	if cpu.VNNI {
+		table[quant.Q4_0].matmul = tiledMatMul(table[quant.Q4_0], q4_0Tile4x4VNNI, 32)
+		table[quant.Q8_0].matmul = tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32)
+		fastPaths[quant.Q4_0] += "+vnni"
+		fastPaths[quant.Q8_0] += "+vnni"
+	}
 	set(quant.Q4_K, "avx2", asmMatVec(q4_KMatVecAVX2, 256))
 	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
 }
@@ -77,4 +83,33 @@ func loadSum(b []byte) uint64 {
 		s = loadSumGo(b[:n])
 	}
 	return s + loadSumGo(b[n:])
+}
+
+//go:noescape
+func q4_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
+
+//go:noescape
+func q8_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
+
+// tiledMatMul runs a 4-row × 4-activation assembly tile over the largest
+// multiple of 4 in both directions and the kernel's matvec for the edges.
+func tiledMatMul(k *kernel, tile func(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32), bs int) matMulFunc {
+	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
+		r4, b4 := rows&^3, nBatch&^3
+		nb := cols / bs
+		tab := unsafe.SliceData(f16tab)
+		for b := 0; b < b4; b += 4 {
+			for r := 0; r < r4; r += 4 {
+				tile(&w[r*rowBytes], rowBytes, nb, &acts[b*actBytes], actBytes, &y[b*ldy+r], ldy, tab)
+			}
+			if r4 < rows {
+				for j := b; j < b+4; j++ {
+					k.matvec(w[r4*rowBytes:], rowBytes, rows-r4, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy+r4:])
+				}
+			}
+		}
+		for j := b4; j < nBatch; j++ {
+			k.matvec(w, rowBytes, rows, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy:])
+		}
+	}
 }

@@ -38,7 +38,7 @@ func TestFastPathsMatchReference(t *testing.T) {
 				if bs := RowBytes(typ, 1); k.act == quant.Q8_K && cols%256 != 0 || cols%typ.BlockSize() != 0 || bs < 0 {
 					continue
 				}
-				const rows, batch = 7, 3
+				const rows, batch = 9, 6
 				rb := RowBytes(typ, cols)
 				w := make([]byte, rows*rb)
 				if err := synthetic.FillBlocks(typ, w, rng, 0.05); err != nil {
