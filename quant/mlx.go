@@ -171,3 +171,110 @@ func MLXDequantize(packed, scales, biases []byte, dtype Type, cols, groupSize, b
 	}
 	return nil
 }
+
+// MLX's "mxfp4" mode (mx.quantize(w, group_size=32, bits=4, mode="mxfp4")):
+// groups of 32 values share one uint8 E8M0 scale 2^(e-127); each value is
+// an FP4 E2M1 code (sign bit 3, magnitudes 0, .5, 1, 1.5, 2, 3, 4, 6),
+// packed two per byte, low nibble first (8 per little-endian uint32 word);
+// there are no biases. MLX reads e = 0 as 2^-127.
+
+var fp4LUT = [16]float32{0, 0.5, 1, 1.5, 2, 3, 4, 6, 0, -0.5, -1, -1.5, -2, -3, -4, -6}
+
+// e8m0Scale is MLX's dequantize_scale for group size 32.
+func e8m0Scale(e uint8) float32 {
+	if e == 0 {
+		return BF16ToF32(0x40)
+	}
+	return BF16ToF32(uint16(e) << 7)
+}
+
+// toE8M0 is MLX's to_fp8_e8m0: the power of two nearest in log2 (ties
+// away from zero), clamped to 2^±127.
+func toE8M0(x float32) uint8 {
+	if math.IsInf(float64(x), 0) || x != x {
+		return 0xff
+	}
+	if x <= 0 {
+		return 0 // MLX: negative -> 0; log2(0) = -inf clamps to -127 -> 0
+	}
+	n := int(math.Round(math.Log2(float64(x))))
+	n = max(-127, min(127, n))
+	return uint8(n + 127)
+}
+
+// toFP4E2M1 is MLX's to_fp4_e2m1 (round to nearest, ties to the even
+// mantissa, saturating at 6; NaN -> 0x7).
+func toFP4E2M1(x float32) uint8 {
+	if x != x {
+		return 0x7
+	}
+	var sign uint8
+	if math.Signbit(float64(x)) {
+		sign = 0x8
+	}
+	x = abs32(x)
+	var b uint8
+	switch {
+	case x > 5:
+		b = 7
+	case x >= 3.5:
+		b = 6
+	case x > 2.5:
+		b = 5
+	case x >= 1.75:
+		b = 4
+	case x > 1.25:
+		b = 3
+	case x >= 0.75:
+		b = 2
+	case x > 0.25:
+		b = 1
+	}
+	return b | sign
+}
+
+// MLXQuantizeMXFP4 quantizes w (rows of cols values, cols a multiple of
+// 32) to MLX's mxfp4 layout as MLX's CPU reference does: scale =
+// E8M0(max|w|/6), code = E2M1(w/scale).
+func MLXQuantizeMXFP4(w []float32, cols int) (packed, scales []byte, err error) {
+	if cols <= 0 || cols%32 != 0 || len(w)%cols != 0 {
+		return nil, nil, fmt.Errorf("mlx mxfp4: row length %d is not a multiple of 32", cols)
+	}
+	packed = make([]byte, len(w)/2)
+	scales = make([]byte, len(w)/32)
+	for g := range scales {
+		x := w[g*32 : (g+1)*32]
+		var amax float32
+		for _, v := range x {
+			amax = max(amax, abs32(v))
+		}
+		e := toE8M0(amax / 6)
+		scales[g] = e
+		s := e8m0Scale(e)
+		for j := 0; j < 32; j += 2 {
+			var c0, c1 uint8
+			if s != 0 {
+				c0, c1 = toFP4E2M1(x[j]/s), toFP4E2M1(x[j+1]/s)
+			}
+			packed[g*16+j/2] = c0 | c1<<4
+		}
+	}
+	return packed, scales, nil
+}
+
+// MLXDequantizeMXFP4 expands MLX mxfp4 data: w = FP4(code) · 2^(e-127).
+func MLXDequantizeMXFP4(packed, scales []byte, dst []float32) error {
+	if len(dst)%32 != 0 || len(packed) != len(dst)/2 || len(scales) != len(dst)/32 {
+		return fmt.Errorf("mlx mxfp4: %d values need %d packed bytes and %d scales, have %d and %d",
+			len(dst), len(dst)/2, len(dst)/32, len(packed), len(scales))
+	}
+	for g := range scales {
+		s := e8m0Scale(scales[g])
+		for j := 0; j < 16; j++ {
+			b := packed[g*16+j]
+			dst[g*32+2*j] = s * fp4LUT[b&0xf]
+			dst[g*32+2*j+1] = s * fp4LUT[b>>4]
+		}
+	}
+	return nil
+}

@@ -168,3 +168,43 @@ func TestMLXPacking(t *testing.T) {
 		t.Error("row of 96 with groups of 64 accepted")
 	}
 }
+
+func TestMLXMXFP4(t *testing.T) {
+	// Exact values: a group whose max is 6 has scale 2^0 (e = 127).
+	w := make([]float32, 64)
+	vals := []float32{0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.5, -6}
+	for i := range w[:32] {
+		w[i] = vals[i%len(vals)]
+	}
+	for i := 32; i < 64; i++ {
+		w[i] = float32(i-32) * 0.01 // max 0.31 -> scale 2^round(log2(0.0517)) = 2^-4
+	}
+	packed, scales, err := MLXQuantizeMXFP4(w, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scales[0] != 127 || scales[1] != 127-4 {
+		t.Fatalf("scales %v", scales)
+	}
+	if packed[0] != 0x10 || packed[3] != 0x76 { // codes 0,1 then 6,7 (4.0, 6.0)
+		t.Fatalf("packed % x", packed[:4])
+	}
+	y := make([]float32, 64)
+	if err := MLXDequantizeMXFP4(packed, scales, y); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 32; i++ {
+		if y[i] != w[i] {
+			t.Fatalf("value %d: %g, want %g", i, y[i], w[i])
+		}
+	}
+	// Ties go to the even mantissa: 2.5 -> 2, 3.5 -> 4, 5 -> 4, 0.25 -> 0.
+	for in, want := range map[float32]float32{2.5: 2, 3.5: 4, 5: 4, 0.25: 0, 0.75: 1, 1.25: 1, 1.75: 2, 7: 6, -2.5: -2} {
+		if got := fp4LUT[toFP4E2M1(in)]; got != want {
+			t.Errorf("E2M1(%g) = %g, want %g", in, got, want)
+		}
+	}
+	if _, _, err := MLXQuantizeMXFP4(make([]float32, 48), 48); err == nil {
+		t.Error("row of 48 accepted")
+	}
+}
