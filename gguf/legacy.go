@@ -52,6 +52,7 @@ type LegacyError struct {
 	Legacy *Legacy
 }
 
+// Error says what the file is and what to do with it.
 func (e *LegacyError) Error() string {
 	return fmt.Sprintf("%s: legacy %s file, must be converted to GGUF: %s", e.Path, e.Legacy, e.Legacy.Advice())
 }

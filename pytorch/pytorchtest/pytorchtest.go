@@ -204,6 +204,8 @@ type View struct {
 	Parameter bool // wrap in torch._utils._rebuild_parameter
 }
 
+// Storage is one storage: the zip entry ARCHIVE/data/Key holding Data, pickled
+// as torch.Class with len(Data)/ElemSize elements.
 type Storage struct {
 	Key      string
 	Class    string // "FloatStorage"
