@@ -203,6 +203,16 @@ func (h *hfReader) gpt2() ([]gguf.KV, error) {
 	if custom {
 		kvs = append(kvs, strKV(KeyPreTokenizer, string(tj.PreTokenizer)))
 	}
+	var lstrip, rstrip []int32
+	for _, a := range tj.AddedTokens {
+		if a.LStrip {
+			lstrip = append(lstrip, a.ID)
+		}
+		if a.RStrip {
+			rstrip = append(rstrip, a.ID)
+		}
+	}
+	kvs = append(kvs, stripKVs(lstrip, rstrip)...)
 	if len(tj.Normalizer) > 0 && string(tj.Normalizer) != "null" {
 		if _, err := normalizerFromJSON(tj.Normalizer); err != nil {
 			return nil, fmt.Errorf("%s: tokenizer.json: %w", h.dir, err)
@@ -692,6 +702,7 @@ func (h *hfReader) spModelKVs(sp *SPModel, path string) ([]gguf.KV, error) {
 			tokens[id], scores[id], types[id] = k, -1000, int32(TypeUserDefined)
 		}
 	}
+	var lstrip, rstrip []int32
 	if dec, ok := h.tokConfig["added_tokens_decoder"].(map[string]any); ok {
 		for k, v := range dec {
 			var id int64
@@ -702,6 +713,12 @@ func (h *hfReader) spModelKVs(sp *SPModel, path string) ([]gguf.KV, error) {
 			content, ok := m["content"].(string)
 			if !ok {
 				continue
+			}
+			if b, _ := m["lstrip"].(bool); b {
+				lstrip = append(lstrip, int32(id))
+			}
+			if b, _ := m["rstrip"].(bool); b {
+				rstrip = append(rstrip, int32(id))
 			}
 			special, _ := m["special"].(bool)
 			if special || looksSpecial(content) {
@@ -722,6 +739,9 @@ func (h *hfReader) spModelKVs(sp *SPModel, path string) ([]gguf.KV, error) {
 	}
 	sv := h.specialVocab(n)
 	kvs = append(kvs, sv.kvs()...)
+	sort.Slice(lstrip, func(i, j int) bool { return lstrip[i] < lstrip[j] })
+	sort.Slice(rstrip, func(i, j int) bool { return rstrip[i] < rstrip[j] })
+	kvs = append(kvs, stripKVs(lstrip, rstrip)...)
 	// Normalizer flags llama.cpp's SPM keys can express. Gemma's converter
 	// writes add_space_prefix=false for its add_dummy_prefix=false model;
 	// remove_extra_whitespaces is llama.cpp's key for the same flag.
@@ -732,4 +752,15 @@ func (h *hfReader) spModelKVs(sp *SPModel, path string) ([]gguf.KV, error) {
 		kvs = append(kvs, gguf.KV{Key: KeyRemoveExtraWhitespaces, Type: gguf.TypeBool, Value: true})
 	}
 	return kvs, nil
+}
+
+func stripKVs(lstrip, rstrip []int32) []gguf.KV {
+	var out []gguf.KV
+	if len(lstrip) > 0 {
+		out = append(out, gguf.KV{Key: KeyLStrip, Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeInt32, Values: lstrip}})
+	}
+	if len(rstrip) > 0 {
+		out = append(out, gguf.KV{Key: KeyRStrip, Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeInt32, Values: rstrip}})
+	}
+	return out
 }

@@ -76,3 +76,39 @@ func TestHFPreTokenizerVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestHFAddedTokenStrip checks lstrip/rstrip added tokens against Hugging
+// Face tokenizers (testdata/hf_added_tokens.json: the oracle llama3
+// tokenizer.json with those flags set on three special tokens).
+func TestHFAddedTokenStrip(t *testing.T) {
+	var g struct {
+		AddedTokens []any     `json:"added_tokens"`
+		Texts       []string  `json:"texts"`
+		IDs         [][]int32 `json:"ids"`
+	}
+	readJSONFile(t, filepath.Join("testdata", "hf_added_tokens.json"), &g)
+	baseBytes, err := os.ReadFile(testdata.Path(t, "oracle", "llama3", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base map[string]any
+	if err := json.Unmarshal(baseBytes, &base); err != nil {
+		t.Fatal(err)
+	}
+	base["added_tokens"] = g.AddedTokens
+	dir := t.TempDir()
+	b, _ := json.Marshal(base)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok := hfTokenizer(t, dir)
+	for i, text := range g.Texts {
+		got, err := tok.Encode(text, false, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(g.IDs[i]) {
+			t.Errorf("%q:\n got  %v\n want %v", text, got, g.IDs[i])
+		}
+	}
+}

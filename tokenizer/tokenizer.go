@@ -75,6 +75,11 @@ const (
 	// differs from what llama.cpp infers from tokenizer.ggml.pre (on for
 	// the Llama 3 family, off otherwise).
 	KeyIgnoreMerges = "tokenizer.ferry.ignore_merges"
+	// KeyLStrip and KeyRStrip list the ids of added tokens that swallow the
+	// whitespace before / after them (tokenizer.json's lstrip / rstrip),
+	// which llama.cpp only knows for a few models by name.
+	KeyLStrip = "tokenizer.ferry.lstrip_ids"
+	KeyRStrip = "tokenizer.ferry.rstrip_ids"
 )
 
 // noToken marks an absent special token.
@@ -440,6 +445,21 @@ func (t *Tokenizer) setStripAttrs(md *gguf.Metadata) {
 	if strings.Contains(t.pre, "jina-v2") {
 		if id, ok := t.ids["<mask>"]; ok {
 			t.lstrip[id] = true
+		}
+	}
+	for key, dst := range map[string]map[int32]bool{KeyLStrip: t.lstrip, KeyRStrip: t.rstrip} {
+		kv, ok := md.Get(key)
+		if !ok {
+			continue
+		}
+		ids, err := intArray(kv)
+		if err != nil {
+			continue
+		}
+		for _, id := range ids {
+			if id >= 0 && id < int64(len(t.tokens)) {
+				dst[int32(id)] = true
+			}
 		}
 	}
 }
