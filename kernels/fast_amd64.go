@@ -65,6 +65,9 @@ func installFast() {
 		fastPaths[quant.Q4_0] += "+vnni"
 		fastPaths[quant.Q8_0] += "+vnni"
 	}
+	set(quant.F32, "avx2", floatMatVec(f32MatVecAVX2, dotF32Ref, 4))
+	set(quant.F16, "avx2", floatMatVec(f16MatVecAVX2, dotF16Ref, 2))
+	set(quant.BF16, "avx2", floatMatVec(bf16MatVecAVX2, dotBF16Ref, 2))
 	set(quant.Q4_K, "avx2", asmMatVec(q4_KMatVecAVX2, 256))
 	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
 }
@@ -110,6 +113,33 @@ func tiledMatMul(k *kernel, tile func(w *byte, rowBytes, nb int, acts *byte, act
 		}
 		for j := b4; j < nBatch; j++ {
 			k.matvec(w, rowBytes, rows, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy:])
+		}
+	}
+}
+
+//go:noescape
+func f32MatVecAVX2(w *byte, rowBytes, rows, n int, x *byte, y *float32)
+
+//go:noescape
+func f16MatVecAVX2(w *byte, rowBytes, rows, n int, x *byte, y *float32)
+
+//go:noescape
+func bf16MatVecAVX2(w *byte, rowBytes, rows, n int, x *byte, y *float32)
+
+// floatMatVec runs a float-weight assembly loop over the first multiple of
+// 8 elements of every row and adds the short tail with the reference.
+func floatMatVec(f func(w *byte, rowBytes, rows, n int, x *byte, y *float32), ref dotFunc, esz int) matVecFunc {
+	return func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
+		n8 := cols &^ 7
+		if n8 > 0 {
+			f(unsafe.SliceData(w), rowBytes, rows, n8, unsafe.SliceData(act), unsafe.SliceData(y))
+		} else {
+			clear(y[:rows])
+		}
+		if n8 < cols {
+			for r := 0; r < rows; r++ {
+				y[r] += ref(cols-n8, w[r*rowBytes+n8*esz:(r+1)*rowBytes], act[4*n8:])
+			}
 		}
 	}
 }

@@ -34,7 +34,7 @@ func TestFastPathsMatchReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for typ, k := range table {
 		t.Run(typ.String()+"/"+fastPaths[typ], func(t *testing.T) {
-			for _, cols := range []int{96, 256, 512, 2048, 2336, 4864} {
+			for _, cols := range []int{5, 96, 256, 512, 1003, 2048, 2336, 4864} {
 				if bs := RowBytes(typ, 1); k.act == quant.Q8_K && cols%256 != 0 || cols%typ.BlockSize() != 0 || bs < 0 {
 					continue
 				}
