@@ -158,9 +158,7 @@ func (e *Engine) forward(n int) {
 				copy(sc.v[t*vDim:], r[qDim+kDim:])
 			}
 		} else {
-			e.matmul(&L.wq, sc.xn, n, sc.q)
-			e.matmul(&L.wk, sc.xn, n, sc.k)
-			e.matmul(&L.wv, sc.xn, n, sc.v)
+			e.matmuls(sc.xn, n, &L.wq, sc.q, &L.wk, sc.k, &L.wv, sc.v)
 		}
 		kind := 0
 		if L.sliding {
@@ -268,8 +266,7 @@ func (e *Engine) ffn(L *layer, n int) {
 			e.glu(sc.gate[t*ff:(t+1)*ff], r[:ff], r[ff:])
 		}
 	} else {
-		e.matmul(&L.gate, sc.xn, n, sc.gate)
-		e.matmul(&L.up, sc.xn, n, sc.up)
+		e.matmuls(sc.xn, n, &L.gate, sc.gate, &L.up, sc.up, nil, nil)
 		e.glu(sc.gate[:n*ff], sc.gate[:n*ff], sc.up[:n*ff])
 	}
 	e.matmul(&L.down, sc.gate, n, sc.o)
@@ -344,8 +341,7 @@ func (e *Engine) moe(L *layer, n int) {
 			t := int(tj) / k
 			copy(sc.xg[i*dim:(i+1)*dim], sc.xn[t*dim:(t+1)*dim])
 		}
-		e.matmul(&L.gateE[x], sc.xg, m, sc.gate)
-		e.matmul(&L.upE[x], sc.xg, m, sc.up)
+		e.matmuls(sc.xg, m, &L.gateE[x], sc.gate, &L.upE[x], sc.up, nil, nil)
 		e.glu(sc.gate[:m*eff], sc.gate[:m*eff], sc.up[:m*eff])
 		e.matmul(&L.downE[x], sc.gate, m, sc.xd)
 		for i, tj := range list {
@@ -358,45 +354,89 @@ func (e *Engine) moe(L *layer, n int) {
 // matmul computes y[t] = W · x[t] for n rows of x (row length l.in, output
 // row length l.out), on the worker pool.
 func (e *Engine) matmul(l *linear, x []float32, n int, y []float32) {
+	e.matmuls(x, n, l, y, nil, nil, nil, nil)
+}
+
+// matmuls runs up to three products of the same input in one dispatch (q,
+// k and v; gate and up), quantizing the input once per activation format.
+func (e *Engine) matmuls(x []float32, n int, l0 *linear, y0 []float32, l1 *linear, y1 []float32, l2 *linear, y2 []float32) {
 	sc := e.sc
 	j := &sc.mm
-	j.l, j.n, j.y = l, n, y
-	if actType(l.typ) == quant.F32 {
-		j.act, j.actStride = f32Bytes(x[:n*l.in]), 4*l.in
-	} else {
-		j.actStride = actRowBytes(l.typ, l.in)
-		j.act = sc.act[:n*j.actStride]
-		q := &sc.qa
-		q.t, q.x, q.dim, q.n, q.dst, q.stride = l.typ, x, l.in, n, j.act, j.actStride
-		e.pool.do(q)
+	j.n, j.cnt = n, 0
+	for _, p := range [...]struct {
+		l *linear
+		y []float32
+	}{{l0, y0}, {l1, y1}, {l2, y2}} {
+		if p.l == nil {
+			continue
+		}
+		k := j.cnt
+		j.l[k], j.y[k] = p.l, p.y
+		at := actType(p.l.typ)
+		switch {
+		case at == quant.F32:
+			j.act[k], j.actStride[k] = f32Bytes(x[:n*p.l.in]), 4*p.l.in
+		default:
+			reused := false
+			for i := 0; i < k; i++ {
+				if actType(j.l[i].typ) == at && j.l[i].in == p.l.in {
+					j.act[k], j.actStride[k] = j.act[i], j.actStride[i]
+					reused = true
+					break
+				}
+			}
+			if !reused {
+				j.actStride[k] = actRowBytes(p.l.typ, p.l.in)
+				j.act[k] = sc.acts[k][:n*j.actStride[k]]
+				q := &sc.qa
+				q.t, q.x, q.dim, q.n, q.dst, q.stride = p.l.typ, x, p.l.in, n, j.act[k], j.actStride[k]
+				e.pool.do(q)
+			}
+		}
+		j.cnt++
 	}
 	e.pool.do(j)
 }
 
+const maxFused = 3
+
 type matmulJob struct {
-	l         *linear
-	act       []byte
-	actStride int
+	cnt       int
+	l         [maxFused]*linear
+	act       [maxFused][]byte
+	actStride [maxFused]int
+	y         [maxFused][]float32
 	n         int
-	y         []float32
 }
 
-// run splits the weight rows: each worker streams its rows once and applies
-// them to every token of the chunk.
+// run splits the rows of all the job's matrices (taken end to end): each
+// worker streams its rows once and applies them to every token of the
+// chunk.
 func (j *matmulJob) run(part, parts int) {
-	l := j.l
-	lo, hi := split(l.out, part, parts, 16)
-	if j.n == 1 {
-		if lo < hi {
-			mulRows(l, lo, hi, j.act, 1, j.y)
-		}
-		return
+	total := 0
+	for i := 0; i < j.cnt; i++ {
+		total += j.l[i].out
 	}
-	// Prompt chunks: tiles of rows stay in cache while every token of the
-	// chunk is multiplied with them.
-	const tile = 64
-	for r0 := lo; r0 < hi; r0 += tile {
-		mulRows(l, r0, min(r0+tile, hi), j.act, j.n, j.y)
+	lo, hi := split(total, part, parts, 16)
+	off := 0
+	for i := 0; i < j.cnt; i++ {
+		l := j.l[i]
+		a, b := max(lo-off, 0), min(hi-off, l.out)
+		off += l.out
+		if a >= b {
+			continue
+		}
+		act := j.act[i][:j.n*j.actStride[i]]
+		if j.n == 1 {
+			mulRows(l, a, b, act, 1, j.y[i])
+			continue
+		}
+		// Prompt chunks: tiles of rows stay in cache while every token of
+		// the chunk is multiplied with them.
+		const tile = 64
+		for r0 := a; r0 < b; r0 += tile {
+			mulRows(l, r0, min(r0+tile, b), act, j.n, j.y[i])
+		}
 	}
 }
 

@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/ferryhq/ferry/quant"
+
 // scratch holds every buffer a forward chunk needs, sized once at Load for
 // BatchSize tokens, so steps allocate nothing (the logits buffer grows only
 // when a step asks for more rows than any step before).
@@ -16,7 +18,7 @@ type scratch struct {
 	q, k, v, qkv, att []float32
 	gate, up, up2     []float32
 	cos, sin          []float32
-	act               []byte
+	acts              [maxFused][]byte
 
 	router   []float32
 	sel      []int32
@@ -69,7 +71,6 @@ func newScratch(e *Engine) *scratch {
 	half := c.Rope.Dim / 2
 	s.cos = make([]float32, 2*B*half)
 	s.sin = make([]float32, 2*B*half)
-	widest := max(c.Dim, c.Heads*c.ValueDim, ff)
 	maxAct := 0
 	for _, L := range e.layers {
 		ls := []*linear{&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.gate, &L.up, &L.down, &L.router}
@@ -77,13 +78,17 @@ func newScratch(e *Engine) *scratch {
 			ls = append(ls, &L.gateE[x], &L.upE[x], &L.downE[x])
 		}
 		for _, l := range ls {
-			if l.ok() {
+			if l.ok() && actType(l.typ) != quant.F32 {
 				maxAct = max(maxAct, actRowBytes(l.typ, l.in))
 			}
 		}
 	}
-	maxAct = max(maxAct, actRowBytes(e.output.typ, c.Dim), 4*widest)
-	s.act = make([]byte, B*maxAct)
+	if actType(e.output.typ) != quant.F32 {
+		maxAct = max(maxAct, actRowBytes(e.output.typ, c.Dim))
+	}
+	for i := range s.acts {
+		s.acts[i] = make([]byte, B*maxAct)
+	}
 	if c.Experts > 0 {
 		s.router = make([]float32, B*c.Experts)
 		s.sel = make([]int32, B*c.ExpertsUsed)
