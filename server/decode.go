@@ -189,6 +189,8 @@ func (o *genOptions) set(k string, v any, s *Server) error {
 		o.Sample.TopP = f(0, 1)
 	case "min_p":
 		o.Sample.MinP = f(0, 1)
+	case "typical_p":
+		o.Sample.TypicalP = f(0, 1)
 	case "repeat_penalty":
 		o.Sample.RepeatPenalty = f(0, 100)
 	case "repeat_last_n":

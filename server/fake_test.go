@@ -148,7 +148,7 @@ func (b *fakeBackend) Forward(items []BatchItem) error {
 			for i := range it.Logits {
 				it.Logits[i] = 0
 			}
-			it.Logits[b.next(s.tokens)] = 10
+			it.Logits[b.next(s.tokens)] = 40
 		}
 	}
 	return nil

@@ -29,7 +29,9 @@ func newID(prefix string) string {
 // defaults (temperature 1, top_p 1) apply when a field is absent, as in
 // Ollama's compatibility layer.
 func oaiSampling(temp, topP, pres, freq *float64, seed *int64, stop []string, maxTok *int) (map[string]any, error) {
-	o := map[string]any{"temperature": 1.0, "top_p": 1.0}
+	// No repetition penalty either: OpenAI has none unless frequency or
+	// presence penalties are asked for, and temperature 0 must be greedy.
+	o := map[string]any{"temperature": 1.0, "top_p": 1.0, "repeat_penalty": 1.0}
 	if temp != nil {
 		if *temp < 0 || *temp > 2 {
 			return nil, errf(http.StatusBadRequest, "temperature must be between 0 and 2, got %v", *temp)

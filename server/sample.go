@@ -2,8 +2,9 @@ package server
 
 import (
 	"math"
-	"math/rand/v2"
 	"sort"
+
+	"github.com/ferryhq/ferry/sample"
 )
 
 // SampleOptions are Ollama's sampling options (same names and defaults).
@@ -12,6 +13,7 @@ type SampleOptions struct {
 	TopK             int     // 40; <= 0 disables
 	TopP             float64 // 0.9; >= 1 disables
 	MinP             float64 // 0.0
+	TypicalP         float64 // 1.0 (disabled)
 	RepeatPenalty    float64 // 1.1; 1 disables
 	RepeatLastN      int     // 64; -1 = whole context, 0 disables
 	PresencePenalty  float64 // 0
@@ -21,114 +23,17 @@ type SampleOptions struct {
 
 // DefaultSampleOptions are Ollama's defaults.
 func DefaultSampleOptions() SampleOptions {
-	return SampleOptions{Temperature: 0.8, TopK: 40, TopP: 0.9, RepeatPenalty: 1.1, RepeatLastN: 64, Seed: -1}
+	return SampleOptions{Temperature: 0.8, TopK: 40, TopP: 0.9, TypicalP: 1, RepeatPenalty: 1.1, RepeatLastN: 64, Seed: -1}
 }
 
-// sampler picks tokens from logits. It keeps its own random stream so that
-// a seeded request is reproducible regardless of what else is batched.
-type sampler struct {
-	o   SampleOptions
-	rng *rand.Rand
-	idx []int32
-	p   []float64
-}
-
-func newSampler(o SampleOptions) *sampler {
-	seed := uint64(o.Seed)
-	if o.Seed < 0 {
-		seed = rand.Uint64()
+// toSample converts to the sample package's options (shared with
+// `ferry run`, so a seeded request samples the same tokens in both).
+func toSample(o SampleOptions) sample.Options {
+	return sample.Options{
+		Temperature: float32(o.Temperature), TopK: o.TopK, TopP: float32(o.TopP), MinP: float32(o.MinP),
+		TypicalP: float32(o.TypicalP), RepeatLastN: o.RepeatLastN, RepeatPenalty: float32(o.RepeatPenalty),
+		PresencePenalty: float32(o.PresencePenalty), FrequencyPenalty: float32(o.FrequencyPenalty), Seed: o.Seed,
 	}
-	return &sampler{o: o, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-}
-
-// penalize applies repeat/presence/frequency penalties in place over the
-// recent history (llama.cpp's formulation).
-func (s *sampler) penalize(logits []float32, history []int32) {
-	o := s.o
-	if (o.RepeatPenalty == 1 || o.RepeatPenalty == 0) && o.PresencePenalty == 0 && o.FrequencyPenalty == 0 {
-		return
-	}
-	n := o.RepeatLastN
-	if n < 0 || n > len(history) {
-		n = len(history)
-	}
-	if n == 0 {
-		return
-	}
-	counts := map[int32]int{}
-	for _, t := range history[len(history)-n:] {
-		counts[t]++
-	}
-	for t, c := range counts {
-		if t < 0 || int(t) >= len(logits) {
-			continue
-		}
-		l := logits[t]
-		if o.RepeatPenalty > 0 && o.RepeatPenalty != 1 {
-			if l > 0 {
-				l /= float32(o.RepeatPenalty)
-			} else {
-				l *= float32(o.RepeatPenalty)
-			}
-		}
-		l -= float32(float64(c)*o.FrequencyPenalty + o.PresencePenalty)
-		logits[t] = l
-	}
-}
-
-// sample returns the chosen token. logits may be modified.
-func (s *sampler) sample(logits []float32, history []int32) int32 {
-	s.penalize(logits, history)
-	o := s.o
-	if o.Temperature <= 0 {
-		return argmax(logits)
-	}
-	// Candidates sorted by logit, cut to top_k.
-	k := o.TopK
-	if k <= 0 || k > len(logits) {
-		k = len(logits)
-	}
-	s.idx = topK(logits, k, s.idx[:0])
-	s.p = s.p[:0]
-	maxl := float64(logits[s.idx[0]])
-	sum := 0.0
-	for _, id := range s.idx {
-		e := math.Exp((float64(logits[id]) - maxl) / o.Temperature)
-		s.p = append(s.p, e)
-		sum += e
-	}
-	for i := range s.p {
-		s.p[i] /= sum
-	}
-	n := len(s.p)
-	if o.MinP > 0 {
-		thr := s.p[0] * o.MinP
-		for n > 1 && s.p[n-1] < thr {
-			n--
-		}
-	}
-	if o.TopP > 0 && o.TopP < 1 {
-		c := 0.0
-		for i := 0; i < n; i++ {
-			c += s.p[i]
-			if c >= o.TopP {
-				n = i + 1
-				break
-			}
-		}
-	}
-	total := 0.0
-	for i := 0; i < n; i++ {
-		total += s.p[i]
-	}
-	r := s.rng.Float64() * total
-	for i := 0; i < n; i++ {
-		r -= s.p[i]
-		if r <= 0 {
-			return s.idx[i]
-		}
-	}
-	return s.idx[n-1]
 }
 
 func argmax(l []float32) int32 {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ferryhq/ferry/sample"
 )
 
 // Errors the scheduler returns; the HTTP layer maps them to status codes.
@@ -101,7 +103,7 @@ type job struct {
 	pending    []int32 // prompt tokens still to evaluate
 	last       int32   // sampled token to feed next
 	history    []int32 // prompt + generated (penalties, context)
-	sampler    *sampler
+	sampler    *sample.Sampler
 	n          int // tokens generated
 	cached     int
 	evalled    int
@@ -338,7 +340,8 @@ func (s *Scheduler) start(sl *slot, j *job, n int) error {
 	j.cached = n
 	j.pending = j.req.Prompt[n:]
 	j.history = append([]int32(nil), j.req.Prompt...)
-	j.sampler = newSampler(j.req.Sample)
+	j.sampler = sample.New(toSample(j.req.Sample))
+	j.sampler.Accept(j.req.Prompt...)
 	j.logits = make([]float32, s.be.VocabSize())
 	return nil
 }
@@ -480,9 +483,10 @@ func (s *Scheduler) sampleNext(j *job) {
 	var lp *TokenLogprob
 	var raw []float32
 	if j.req.Logprobs {
-		raw = append([]float32(nil), j.logits...)
+		raw = j.logits // Sample leaves logits unmodified
 	}
-	tok := j.sampler.sample(j.logits, j.history)
+	tok := j.sampler.Sample(j.logits)
+	j.sampler.Accept(tok)
 	if s.be.IsEOG(tok) {
 		s.end(j, "stop")
 		return

@@ -205,28 +205,3 @@ func TestSchedulerEOGAndForwardError(t *testing.T) {
 		t.Fatal("slot leaked after a forward error")
 	}
 }
-
-func TestSamplerSeedReproducible(t *testing.T) {
-	logits := make([]float32, 100)
-	for i := range logits {
-		logits[i] = float32(i%7) * 0.3
-	}
-	o := DefaultSampleOptions()
-	o.Seed = 42
-	a, b := newSampler(o), newSampler(o)
-	for range 50 {
-		la := append([]float32(nil), logits...)
-		lb := append([]float32(nil), logits...)
-		if a.sample(la, nil) != b.sample(lb, nil) {
-			t.Fatal("same seed, different samples")
-		}
-	}
-	// top_k 1 is greedy.
-	o.TopK = 1
-	s := newSampler(o)
-	l := append([]float32(nil), logits...)
-	l[33] = 5
-	if got := s.sample(l, nil); got != 33 {
-		t.Fatalf("top_k 1 picked %d", got)
-	}
-}
