@@ -272,8 +272,28 @@ func (e *Engine) ffn(L *layer, n int) {
 	e.matmul(&L.down, sc.gate, n, sc.o)
 }
 
-// glu writes act(g)*u into dst.
+// glu writes act(g)*u into dst, on the pool when there is enough work.
 func (e *Engine) glu(dst, g, u []float32) {
+	if len(dst) >= 1<<14 && e.pool.n > 1 {
+		j := &e.sc.glu
+		j.dst, j.g, j.u = dst, g, u
+		e.pool.do(j)
+		return
+	}
+	e.gluRange(dst, g, u)
+}
+
+type gluJob struct {
+	e         *Engine
+	dst, g, u []float32
+}
+
+func (j *gluJob) run(part, parts int) {
+	lo, hi := split(len(j.dst), part, parts, 256)
+	j.e.gluRange(j.dst[lo:hi], j.g[lo:hi], j.u[lo:hi])
+}
+
+func (e *Engine) gluRange(dst, g, u []float32) {
 	if e.fam.gelu {
 		for i := range dst {
 			dst[i] = geluTanh(g[i]) * u[i]

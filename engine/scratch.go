@@ -38,6 +38,7 @@ type scratch struct {
 	mm   matmulJob
 	qa   quantJob
 	attn attnJob
+	glu  gluJob
 }
 
 func newScratch(e *Engine) *scratch {
@@ -114,6 +115,7 @@ func newScratch(e *Engine) *scratch {
 	s.mm = matmulJob{}
 	s.qa = quantJob{}
 	s.attn = attnJob{e: e}
+	s.glu = gluJob{e: e}
 	return s
 }
 
