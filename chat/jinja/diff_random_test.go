@@ -28,10 +28,11 @@ func TestDiffRandom(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := v.(*Dict)
-	varsV, _ := root.Get("vars")
 	vars := map[string]Value{}
-	for i, k := range varsV.(*Dict).Keys() {
-		vars[k.(string)] = varsV.(*Dict).vals[i]
+	if varsV, ok := root.Get("vars"); ok {
+		for i, k := range varsV.(*Dict).Keys() {
+			vars[k.(string)] = varsV.(*Dict).vals[i]
+		}
 	}
 	casesV, _ := root.Get("cases")
 	bad, badErr, total := 0, 0, 0
@@ -39,6 +40,13 @@ func TestDiffRandom(t *testing.T) {
 		c := cv.(*Dict)
 		src, _ := c.Get("template")
 		total++
+		vars := vars
+		if cv, ok := c.Get("vars"); ok {
+			vars = map[string]Value{}
+			for i, k := range cv.(*Dict).Keys() {
+				vars[k.(string)] = cv.(*Dict).vals[i]
+			}
+		}
 		var got string
 		tmpl, err := Parse(src.(string))
 		if err == nil {
