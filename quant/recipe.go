@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -171,6 +172,35 @@ type Options struct {
 	HasOutputType    bool
 	TokenEmbdType    Type // --token-embedding-type (valid when HasTokenEmbdType)
 	HasTokenEmbdType bool
+	// TensorTypes are --tensor-type overrides: the first pattern found in
+	// a tensor's name sets its type instead of the recipe's rules (the
+	// fallbacks still apply).
+	TensorTypes []TensorTypeOverride
+}
+
+// TensorTypeOverride is one --tensor-type PATTERN=TYPE option.
+type TensorTypeOverride struct {
+	Pattern *regexp.Regexp
+	Type    Type
+}
+
+// ParseTensorTypeOverride parses llama-quantize's "PATTERN=TYPE" (the
+// pattern is lower-cased and searched for anywhere in the tensor name, as
+// llama.cpp does, e.g. "attn_v=q8_0" or "blk\\.[0-3]\\.ffn_down=q6_k").
+func ParseTensorTypeOverride(s string) (TensorTypeOverride, error) {
+	name, typ, ok := strings.Cut(s, "=")
+	if !ok || name == "" || typ == "" {
+		return TensorTypeOverride{}, fmt.Errorf("tensor type override %q: want PATTERN=TYPE", s)
+	}
+	re, err := regexp.Compile(strings.ToLower(name))
+	if err != nil {
+		return TensorTypeOverride{}, fmt.Errorf("tensor type override %q: %v", s, err)
+	}
+	t, err := ParseType(typ)
+	if err != nil {
+		return TensorTypeOverride{}, fmt.Errorf("tensor type override %q: %v", s, err)
+	}
+	return TensorTypeOverride{re, t}, nil
 }
 
 // TensorContext describes one tensor for ChooseType.
@@ -311,7 +341,14 @@ func ChooseTypeFallback(ft FileType, name string, tc TensorContext) (Type, bool,
 		return def, false, nil
 	}
 	t := def
-	if !opt.Pure {
+	manual := false
+	for _, o := range opt.TensorTypes {
+		if o.Pattern.MatchString(name) {
+			t, manual = o.Type, true
+			break
+		}
+	}
+	if !manual && !opt.Pure {
 		var err error
 		t, err = recipeType(ft, t, name, cat, tc)
 		if err != nil {

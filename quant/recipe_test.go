@@ -167,3 +167,30 @@ func TestParseFileType(t *testing.T) {
 		t.Error("unknown recipe accepted")
 	}
 }
+
+func TestTensorTypeOverride(t *testing.T) {
+	mi := ModelInfo{Arch: "llama", Layers: 32, Heads: 32, HeadsKV: 32, HasOutput: true}
+	o1, err := ParseTensorTypeOverride("attn_v=q8_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o2, err := ParseTensorTypeOverride(`blk\.[0-3]\.ffn_down=Q6_K`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{TensorTypes: []TensorTypeOverride{o1, o2}}
+	for name, want := range map[string]Type{
+		"blk.9.attn_v.weight": Q8_0, "blk.2.ffn_down.weight": Q6_K, "blk.9.ffn_down.weight": Q6_K /* recipe: more bits */, "blk.10.ffn_down.weight": Q4_K,
+		"blk.10.attn_q.weight": Q4_K,
+	} {
+		got, err := ChooseType(FileMostlyQ4_K_M, name, TensorContext{Model: mi, Shape: []uint64{4096, 4096}, Options: opt})
+		if err != nil || got != want {
+			t.Errorf("%s: %s (%v), want %s", name, got, err, want)
+		}
+	}
+	for _, bad := range []string{"attn_v", "=q8_0", "attn_v=q9", "([=q8_0"} {
+		if _, err := ParseTensorTypeOverride(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

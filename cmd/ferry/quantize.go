@@ -19,6 +19,7 @@ func init() {
 		pure, leaveOutput, allowRequant, asJSON, quiet, dryRun bool
 		outType, embType, imatrixPath                          string
 		threads                                                int
+		tensorTypes                                            []string
 	)
 	cmd := &cobra.Command{
 		Use:   "quantize IN.gguf OUT.gguf TYPE",
@@ -48,6 +49,13 @@ func init() {
 					return fmt.Errorf("--token-embedding-type: %w", err)
 				}
 				opts.TokenEmbdType, opts.HasTokenEmbdType = t, true
+			}
+			for _, tt := range tensorTypes {
+				o, err := quant.ParseTensorTypeOverride(tt)
+				if err != nil {
+					return fmt.Errorf("--tensor-type: %w", err)
+				}
+				opts.TensorTypes = append(opts.TensorTypes, o)
 			}
 			if imatrixPath != "" {
 				d, err := imatrix.Read(imatrixPath)
@@ -92,6 +100,7 @@ func init() {
 	f.BoolVar(&leaveOutput, "leave-output-tensor", false, "leave output.weight un(re)quantized")
 	f.StringVar(&outType, "output-tensor-type", "", "ggml type for output.weight (e.g. q8_0)")
 	f.StringVar(&embType, "token-embedding-type", "", "ggml type for token_embd.weight")
+	f.StringArrayVar(&tensorTypes, "tensor-type", nil, "PATTERN=TYPE: tensors whose name matches get TYPE (repeatable), e.g. attn_v=q8_0")
 	f.StringVar(&imatrixPath, "imatrix", "", "importance matrix (llama.cpp GGUF or legacy .dat)")
 	f.BoolVar(&allowRequant, "allow-requantize", false, "allow quantized input tensors (quality loss)")
 	f.IntVar(&threads, "threads", 0, "worker threads (default: all cores)")
