@@ -42,6 +42,8 @@ func HFMetadata(dir string) ([]gguf.KV, error) {
 		return h.gpt2()
 	case spErr == nil:
 		return h.sentencepiece(spPath)
+	case h.tokJSON != nil && h.tokJSON.Model.Type == "BPE":
+		return h.llamaHF()
 	case h.tokJSON != nil:
 		return nil, fmt.Errorf("%s: tokenizer.json model %q is not supported without a tokenizer.model (supported: byte-level BPE)", dir, h.tokJSON.Model.Type)
 	}
@@ -763,4 +765,165 @@ func stripKVs(lstrip, rstrip []int32) []gguf.KV {
 		out = append(out, gguf.KV{Key: KeyRStrip, Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeInt32, Values: rstrip}})
 	}
 	return out
+}
+
+// llamaHF reads a SentencePiece-style tokenizer.json (BPE over ▁-escaped
+// text, usually with byte fallback) when no tokenizer.model is there.
+// llama.cpp's converter (_set_vocab_llama_hf) writes such vocabularies as
+// "llama" with every score -1000, which loses the merge order; ferry writes
+// scores from the merge ranks (so llama.cpp's SentencePiece algorithm
+// approximates it) and the merges themselves, which FromMetadata uses to
+// merge exactly as Hugging Face's BPE does.
+func (h *hfReader) llamaHF() ([]gguf.KV, error) {
+	tj := h.tokJSON
+	maxID := int64(-1)
+	for s, id := range tj.Model.Vocab {
+		if id < 0 || id >= 1<<24 {
+			return nil, fmt.Errorf("%s: tokenizer.json: token %q has id %d", h.dir, s, id)
+		}
+		maxID = max(maxID, id)
+	}
+	for _, a := range tj.AddedTokens {
+		if a.ID < 0 || a.ID >= 1<<24 {
+			return nil, fmt.Errorf("%s: tokenizer.json: added token %q has id %d", h.dir, a.Content, a.ID)
+		}
+		maxID = max(maxID, int64(a.ID))
+	}
+	n := maxID + 1
+	if vs, ok := h.configInt("vocab_size"); ok && vs > n {
+		n = vs
+	}
+	tokens := make([]string, n)
+	types := make([]int32, n)
+	scores := make([]float32, n)
+	present := make([]bool, n)
+	for s, id := range tj.Model.Vocab {
+		ty := TypeNormal
+		if _, ok := parseByteToken(s); ok {
+			ty = TypeByte
+		}
+		tokens[id], types[id], present[id] = s, int32(ty), true
+	}
+	var unk string
+	_ = json.Unmarshal(h.tokJSONModelField("unk_token"), &unk)
+	if id, ok := tj.Model.Vocab[unk]; ok && unk != "" {
+		types[id] = int32(TypeUnknown)
+	}
+	var lstrip, rstrip []int32
+	for _, a := range tj.AddedTokens {
+		s := a.Content
+		switch {
+		case s == unk:
+			types[a.ID] = int32(TypeUnknown)
+		case a.Special || looksSpecial(s):
+			types[a.ID] = int32(TypeControl)
+		default:
+			s = strings.ReplaceAll(s, "▁", " ")
+			types[a.ID] = int32(TypeUserDefined)
+		}
+		tokens[a.ID], present[a.ID] = s, true
+		if a.LStrip {
+			lstrip = append(lstrip, a.ID)
+		}
+		if a.RStrip {
+			rstrip = append(rstrip, a.ID)
+		}
+	}
+	for i := range tokens {
+		if !present[i] {
+			tokens[i], types[i], scores[i] = fmt.Sprintf("[PAD%d]", i), int32(TypeUnused), -1000
+		}
+	}
+	merges, err := parseMerges(tj.Model.Merges)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tokenizer.json: %w", h.dir, err)
+	}
+	// A token's score is minus the rank of the first merge producing it:
+	// SentencePiece merges the highest score first, BPE the lowest rank.
+	made := make([]bool, n)
+	for rank, m := range merges {
+		a, b, ok := strings.Cut(m, " ")
+		if !ok {
+			continue
+		}
+		if id, ok := tj.Model.Vocab[a+b]; ok && !made[id] {
+			made[id] = true
+			scores[id] = -float32(rank)
+		}
+	}
+	kvs := []gguf.KV{
+		strKV("tokenizer.ggml.model", "llama"),
+		strKV("tokenizer.ggml.pre", "default"),
+		{Key: "tokenizer.ggml.tokens", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeString, Values: tokens}},
+		{Key: "tokenizer.ggml.scores", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeFloat32, Values: scores}},
+		{Key: "tokenizer.ggml.token_type", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeInt32, Values: types}},
+	}
+	if len(merges) > 0 {
+		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.merges", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeString, Values: merges}})
+	}
+	sv := h.specialVocab(n)
+	kvs = append(kvs, sv.kvs()...)
+	kvs = append(kvs, stripKVs(lstrip, rstrip)...)
+	if !h.spacePrefixFromJSON() {
+		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Type: gguf.TypeBool, Value: false})
+	}
+	return kvs, nil
+}
+
+// tokJSONModelField re-reads one raw field of tokenizer.json's model.
+func (h *hfReader) tokJSONModelField(name string) json.RawMessage {
+	data, err := os.ReadFile(filepath.Join(h.dir, "tokenizer.json"))
+	if err != nil {
+		return nil
+	}
+	var v struct {
+		Model map[string]json.RawMessage `json:"model"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return nil
+	}
+	return v.Model[name]
+}
+
+// spacePrefixFromJSON tells whether a SentencePiece-style tokenizer.json
+// adds the dummy prefix: a Prepend("▁") normalizer or a Metaspace
+// pre-tokenizer whose prepend_scheme is not "never".
+func (h *hfReader) spacePrefixFromJSON() bool {
+	found := false
+	var walk func(raw json.RawMessage)
+	walk = func(raw json.RawMessage) {
+		var d map[string]json.RawMessage
+		if json.Unmarshal(raw, &d) != nil {
+			return
+		}
+		var typ string
+		_ = json.Unmarshal(d["type"], &typ)
+		switch typ {
+		case "Sequence":
+			for _, k := range []string{"normalizers", "pretokenizers"} {
+				var subs []json.RawMessage
+				_ = json.Unmarshal(d[k], &subs)
+				for _, sub := range subs {
+					walk(sub)
+				}
+			}
+		case "Prepend":
+			var p string
+			_ = json.Unmarshal(d["prepend"], &p)
+			if p == "▁" {
+				found = true
+			}
+		case "Metaspace":
+			var scheme string
+			_ = json.Unmarshal(d["prepend_scheme"], &scheme)
+			var add *bool
+			_ = json.Unmarshal(d["add_prefix_space"], &add)
+			if scheme == "always" || scheme == "first" || (scheme == "" && (add == nil || *add)) {
+				found = true
+			}
+		}
+	}
+	walk(h.tokJSON.Normalizer)
+	walk(h.tokJSON.PreTokenizer)
+	return found
 }

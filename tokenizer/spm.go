@@ -140,6 +140,9 @@ func (t *Tokenizer) spmCached(seg string, out []int32) []int32 {
 
 // spmSegment merges one stretch of escaped text.
 func (t *Tokenizer) spmSegment(text string, out []int32) []int32 {
+	if t.ranks != nil {
+		return t.spmRankSegment(text, out)
+	}
 	var symBuf [64]spmSymbol
 	syms := symBuf[:0]
 	for off := 0; off < len(text); {
@@ -195,6 +198,80 @@ func (t *Tokenizer) spmSegment(text string, out []int32) []int32 {
 			if id := t.byteIDs[piece[j]]; id >= 0 {
 				out = append(out, id)
 			}
+		}
+	}
+	return out
+}
+
+// spmRankSegment is Hugging Face's BPE over ▁-escaped text with byte
+// fallback: characters that are not tokens become their byte tokens before
+// merging, and pairs merge by merge rank.
+func (t *Tokenizer) spmRankSegment(text string, out []int32) []int32 {
+	var symBuf [64]bpeSymbol
+	syms := symBuf[:0]
+	add := func(start, n, id int32) {
+		idx := int32(len(syms))
+		syms = append(syms, bpeSymbol{start: start, n: n, id: id, prev: idx - 1, next: idx + 1})
+	}
+	for off := 0; off < len(text); {
+		n := min(utf8Len(text[off]), len(text)-off)
+		if id, ok := t.ids[text[off:off+n]]; ok {
+			add(int32(off), int32(n), id)
+		} else {
+			for j := 0; j < n; j++ {
+				add(int32(off+j), 1, t.byteIDs[text[off+j]])
+			}
+		}
+		off += n
+	}
+	if len(syms) == 0 {
+		return out
+	}
+	syms[len(syms)-1].next = -1
+	var heapBuf [64]bpeBigram
+	heap := bpeHeap(heapBuf[:0])
+	tryAdd := func(left, right int32) {
+		if left < 0 || right < 0 {
+			return
+		}
+		l, r := &syms[left], &syms[right]
+		if l.id < 0 || r.id < 0 {
+			return
+		}
+		rank, ok := t.ranks[[2]int32{l.id, r.id}]
+		if !ok {
+			return
+		}
+		heap.push(bpeBigram{left: left, right: right, rank: rank, size: l.n + r.n})
+	}
+	for i := 1; i < len(syms); i++ {
+		tryAdd(int32(i-1), int32(i))
+	}
+	for len(heap) > 0 {
+		b := heap.pop()
+		l, r := &syms[b.left], &syms[b.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != b.size || l.next != b.right {
+			continue
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = b.left
+		}
+		if id, ok := t.ids[text[l.start:l.start+l.n]]; ok {
+			l.id = id
+		} else {
+			l.id = noToken
+		}
+		tryAdd(l.prev, b.left)
+		tryAdd(b.left, l.next)
+	}
+	for i := int32(0); i != -1; i = syms[i].next {
+		if s := &syms[i]; s.id >= 0 {
+			out = append(out, s.id)
+		} else if t.unk >= 0 {
+			out = append(out, t.unk)
 		}
 	}
 	return out

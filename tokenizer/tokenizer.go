@@ -337,6 +337,13 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 	}
 
 	if t.kind == KindSPM {
+		// A "llama" vocabulary that carries merges (a SentencePiece-style
+		// tokenizer.json) merges by rank, as Hugging Face's BPE does.
+		if _, ok := md.Get("tokenizer.ggml.merges"); ok {
+			if err := t.loadMerges(md); err != nil {
+				return nil, err
+			}
+		}
 		t.spmCutSafe = true
 		for _, s := range t.tokens {
 			if i := strings.Index(s, "▁"); i >= 0 && strings.Contains(strings.TrimLeft(s, "▁"), "▁") {
