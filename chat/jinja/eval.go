@@ -323,18 +323,19 @@ func (n *forNode) exec(r *renderer, sc *scope) error {
 	if len(items) == 0 {
 		return r.execBody(n.els, sc)
 	}
+	// depth counts recursion levels of recursive loops, not nesting:
+	// without loop(...) calls it is always 1.
 	depth := 1
-	if outer, ok := sc.lookup("loop"); ok {
-		if ol, ok := outer.(*loopObj); ok {
-			depth = ol.depth + 1
-		}
-	}
 	lo := &loopObj{items: items, depth: depth}
 	for i, it := range items {
 		if err := r.step(); err != nil {
 			return err
 		}
 		lo.i = i
+		// Each iteration gets a fresh scope: in jinja2 a variable set in
+		// the body is not seen by the next iteration, which reads the outer
+		// value again.
+		ls := newScope(sc)
 		if err := r.assign(ls, n.tgt, it); err != nil {
 			return err
 		}

@@ -361,7 +361,13 @@ func init() {
 				if _, isInt := v.(int64); isInt && prec >= 0 {
 					return v, nil
 				}
-				res = math.RoundToEven(f*p) / p
+				if prec >= 0 && prec <= 300 {
+					// Python's round() works on the exact binary value, as
+					// strconv does: 2.675 rounds to 2.67.
+					res, _ = strconv.ParseFloat(strconv.FormatFloat(f, 'f', int(prec), 64), 64)
+				} else {
+					res = math.RoundToEven(f*p) / p
+				}
 			}
 			return res, nil
 		},

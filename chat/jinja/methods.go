@@ -327,10 +327,7 @@ func strMethod(s string, name string) Value {
 			case "rjust":
 				return strings.Repeat(fill, total) + s, nil
 			}
-			left := total / 2
-			if total%2 == 1 && n%2 == 1 {
-				left++
-			}
+			left := total/2 + (total & int(w) & 1)
 			return strings.Repeat(fill, left) + s + strings.Repeat(fill, total-left), nil
 		})
 	case "partition", "rpartition":
@@ -723,6 +720,12 @@ func formatSpec(v Value, spec string) (string, error) {
 	} else if spec != "" && strings.IndexByte("<>^=", spec[0]) >= 0 {
 		align, spec = spec[0], spec[1:]
 	}
+	if strings.HasPrefix(spec, "+") || strings.HasPrefix(spec, "-") || strings.HasPrefix(spec, " ") {
+		spec = spec[1:] // sign option: numbers here are printed as Python does by default
+	}
+	if strings.HasPrefix(spec, "0") && align == 0 {
+		fill, align = "0", '='
+	}
 	i := 0
 	for i < len(spec) && (spec[i] >= '0' && spec[i] <= '9') {
 		i++
@@ -782,7 +785,12 @@ func formatSpec(v Value, spec string) (string, error) {
 		}
 	}
 	switch align {
-	case '>', '=':
+	case '=':
+		if out != "" && (out[0] == '-' || out[0] == '+') {
+			return out[:1] + strings.Repeat(fill, pad) + out[1:], nil
+		}
+		return strings.Repeat(fill, pad) + out, nil
+	case '>':
 		return strings.Repeat(fill, pad) + out, nil
 	case '^':
 		return strings.Repeat(fill, pad/2) + out + strings.Repeat(fill, pad-pad/2), nil
