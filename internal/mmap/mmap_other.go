@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package mmap
 
@@ -7,7 +7,7 @@ import (
 	"os"
 )
 
-// On platforms without a syscall.Mmap (Windows), the file is read into
+// On platforms without file mapping (Plan 9, WebAssembly), the file is read into
 // memory: correct, but not zero-copy.
 func mapFile(f *os.File, size int) ([]byte, error) {
 	b := make([]byte, size)
