@@ -11,14 +11,18 @@ import (
 // written in GPT-2's printable byte alphabet, and adjacent symbols are
 // merged by merge rank (lowest first, ties to the leftmost pair).
 
-// byteToRune is GPT-2's bytes_to_unicode table; runeToByte its inverse.
+// byteToRune is GPT-2's bytes_to_unicode table (and byteToStr the same as strings).
 var (
 	byteToRune [256]rune
 	byteToStr  [256]string
-	runeToByte = map[rune]byte{}
+	// runeToByteTab inverts byteToRune; the alphabet lies below U+0144.
+	runeToByteTab [0x144]int16
 )
 
 func init() {
+	for i := range runeToByteTab {
+		runeToByteTab[i] = -1
+	}
 	n := 0
 	for b := 0; b < 256; b++ {
 		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
@@ -28,7 +32,7 @@ func init() {
 			n++
 		}
 		byteToStr[b] = string(byteToRune[b])
-		runeToByte[byteToRune[b]] = byte(b)
+		runeToByteTab[byteToRune[b]] = int16(b)
 	}
 }
 
@@ -45,10 +49,10 @@ func encodeByteLevel(s string) string {
 // decodeByteLevel maps GPT-2 alphabet characters back to bytes; characters
 // outside the alphabet are kept as they are.
 func decodeByteLevel(s string) string {
-	var b []byte
+	b := make([]byte, 0, len(s))
 	for _, r := range s {
-		if c, ok := runeToByte[r]; ok {
-			b = append(b, c)
+		if r < rune(len(runeToByteTab)) && runeToByteTab[r] >= 0 {
+			b = append(b, byte(runeToByteTab[r]))
 		} else {
 			b = utf8.AppendRune(b, r)
 		}
