@@ -127,3 +127,47 @@ func TestEOG(t *testing.T) {
 		t.Errorf("EOS is not end-of-generation")
 	}
 }
+
+// TestConcurrentEncode runs one tokenizer from several goroutines (the
+// server shares one per model); run with -race.
+func TestConcurrentEncode(t *testing.T) {
+	toks := allTokenizers(t)
+	texts := []string{"Hello world, this is a test.", "你好 🦙 'll 123456", "  spaces\n\nand\tnewlines  "}
+	for name, tok := range toks {
+		want := make([][]int32, len(texts))
+		for i, s := range texts {
+			want[i], _ = tok.Encode(s, true, true)
+		}
+		done := make(chan string, 8)
+		for g := 0; g < 8; g++ {
+			go func(g int) {
+				for k := 0; k < 50; k++ {
+					i := (g + k) % len(texts)
+					got, err := tok.Encode(texts[i], true, true)
+					if err != nil || !equalIDs(got, want[i]) {
+						done <- name + ": concurrent result differs"
+						return
+					}
+				}
+				done <- ""
+			}(g)
+		}
+		for g := 0; g < 8; g++ {
+			if msg := <-done; msg != "" {
+				t.Error(msg)
+			}
+		}
+	}
+}
+
+func equalIDs(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
