@@ -26,7 +26,7 @@ func init() {
 		Short: "Quantize a GGUF model with llama.cpp's recipes (Q4_K_M, Q8_0, IQ4_XS, ...)",
 		Long: "Quantize a GGUF model with llama.cpp's file-type recipes. TYPE is one of\n" +
 			quantRecipeNames() + ".\nThe recipe gives some tensors more bits (attention V, FFN down, output, first and last layers);\n" +
-			"see docs/quantization.md. Output tensors are bit-identical to llama-quantize's.",
+			"see docs/quantization.md. Tensor data is bit-identical to ggml's quantization.",
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ft, err := quant.ParseFileType(args[2])
