@@ -401,14 +401,12 @@ q6kblock:
 	VZEROUPPER
 	RET
 
-// Q40ROW4 handles one row of the four-row Q4_0 kernel: the weight scale
-// comes from the f16 table (R13) times dy (X12), the quants are unsigned
-// nibbles through VPMADDUBSW, and the shared 8·Σy (Y11) removes the -8
-// offset.
-#define Q40ROW4(dp, qp, acc) \
-	MOVWLZX dp, AX \
-	VMULSS (R13)(AX*4), X12, X4 \
-	VBROADCASTSS X4, Y4 \
+// Q40ROW4 handles one row of the four-row Q4_0 kernel: the row's weight
+// scale × dy was stored at sp by the block prologue; the quants are
+// unsigned nibbles through VPMADDUBSW, and the shared 8·Σy (Y11) removes
+// the -8 offset.
+#define Q40ROW4(sp, qp, acc) \
+	VBROADCASTSS sp, Y4 \
 	VMOVDQU qp, X5 \
 	VPSRLW $4, X5, X6 \
 	VINSERTI128 $1, X6, Y5, Y5 \
@@ -426,12 +424,14 @@ q6kblock:
 	VHADDPS xacc, xacc, xacc \
 	VMOVSS xacc, dst
 
-// func q4_0MatVec4AVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32, f16 *float32)
+// func q4_0MatVec4AVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 // Four rows at a time (rows must be a positive multiple of 4): each
-// activation block and its scale are loaded once for four weight rows.
-TEXT ·q4_0MatVec4AVX2(SB), NOSPLIT, $0-56
+// activation block is loaded once for four weight rows, and the five f16
+// scales of a block column are converted together with one VCVTPH2PS (a
+// table lookup would miss the cache while weights stream through it).
+// Frame: 0(SP) the four rows' d·dy.
+TEXT ·q4_0MatVec4AVX2(SB), NOSPLIT, $16-48
 	LOADARGS
-	MOVQ f16+48(FP), R13
 	CONSTS
 	LEAQ (R8)(R8*2), R12
 	SHRQ $2, R9
@@ -446,15 +446,31 @@ q404group:
 	VXORPS Y3, Y3, Y3
 
 q404block:
+	MOVWLZX (BX)(R12*1), AX
+	SHLQ $16, AX
+	MOVWLZX (BX)(R8*2), R13
+	ORQ R13, AX
+	SHLQ $16, AX
+	MOVWLZX (BX)(R8*1), R13
+	ORQ R13, AX
+	SHLQ $16, AX
+	MOVWLZX (BX), R13
+	ORQ R13, AX
+	VMOVQ AX, X4
+	VCVTPH2PS X4, X4
 	MOVWLZX (DX), AX
-	VMOVSS (R13)(AX*4), X12
+	VMOVD AX, X5
+	VCVTPH2PS X5, X5
+	VBROADCASTSS X5, X5
+	VMULPS X5, X4, X4
+	VMOVUPS X4, (SP)
 	VMOVDQU 2(DX), Y10
 	VPMADDUBSW Y10, Y14, Y11
 	VPMADDWD Y13, Y11, Y11
-	Q40ROW4((BX), 2(BX), Y0)
-	Q40ROW4((BX)(R8*1), 2(BX)(R8*1), Y1)
-	Q40ROW4((BX)(R8*2), 2(BX)(R8*2), Y2)
-	Q40ROW4((BX)(R12*1), 2(BX)(R12*1), Y3)
+	Q40ROW4(0(SP), 2(BX), Y0)
+	Q40ROW4(4(SP), 2(BX)(R8*1), Y1)
+	Q40ROW4(8(SP), 2(BX)(R8*2), Y2)
+	Q40ROW4(12(SP), 2(BX)(R12*1), Y3)
 	ADDQ $18, BX
 	ADDQ $34, DX
 	DECQ CX

@@ -15,7 +15,7 @@ func q4_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func q8_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
-func q4_0MatVec4AVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32, f16 *float32)
+func q4_0MatVec4AVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
 func q4_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
@@ -52,7 +52,7 @@ func installFast() {
 		nb := cols / 32
 		r4 := rows &^ 3
 		if r4 > 0 {
-			q4_0MatVec4AVX2(unsafe.SliceData(w), rowBytes, r4, nb, unsafe.SliceData(act), unsafe.SliceData(y), unsafe.SliceData(f16tab))
+			q4_0MatVec4AVX2(unsafe.SliceData(w), rowBytes, r4, nb, unsafe.SliceData(act), unsafe.SliceData(y))
 		}
 		if r4 < rows {
 			q4_0MatVecAVX2(&w[r4*rowBytes], rowBytes, rows-r4, nb, unsafe.SliceData(act), &y[r4])
@@ -60,6 +60,17 @@ func installFast() {
 	})
 	set(quant.Q8_0, "avx2", asmMatVec(q8_0MatVecAVX2, 32))
 	if cpu.VNNI {
+		k := table[quant.Q4_0]
+		avx2 := k.matvec
+		k.matvec = func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
+			r8 := rows &^ 7
+			if r8 > 0 {
+				q4_0MatVec8VNNI(unsafe.SliceData(w), rowBytes, r8, cols/32, unsafe.SliceData(act), unsafe.SliceData(y))
+			}
+			if r8 < rows {
+				avx2(w[r8*rowBytes:], rowBytes, rows-r8, cols, act, y[r8:])
+			}
+		}
 		table[quant.Q4_0].matmul = tiledMatMul(table[quant.Q4_0], q4_0Tile4x4VNNI, 32)
 		table[quant.Q8_0].matmul = tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32)
 		fastPaths[quant.Q4_0] += "+vnni"
@@ -90,6 +101,9 @@ func loadSum(b []byte) uint64 {
 
 //go:noescape
 func q4_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
+
+//go:noescape
+func q4_0MatVec8VNNI(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
 func q8_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)

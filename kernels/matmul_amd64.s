@@ -168,3 +168,118 @@ q80tile:
 	STORE
 	VZEROUPPER
 	RET
+
+// Q40ROW8 is one row of the eight-row Q4_0 decode kernel (AVX-512VL VNNI
+// on 256-bit registers, which have the whole upper register file to
+// themselves): the nibbles meet the activation in one VPDPBUSD that
+// starts from -8·Σy (Y29), then one conversion and one FMA by the row's
+// d·dy (stored at sp by the block prologue).
+#define Q40ROW8(sp, qp, acc) \
+	VBROADCASTSS sp, Y26 \
+	VMOVDQU32 qp, X27 \
+	VPSRLW $4, X27, X25 \
+	VINSERTI32X4 $1, X25, Y27, Y27 \
+	VPANDD Y31, Y27, Y27 \
+	VMOVDQA32 Y29, Y25 \
+	VPDPBUSD Y28, Y27, Y25 \
+	VCVTDQ2PS Y25, Y25 \
+	VFMADD231PS Y25, Y26, acc
+
+// SCALES4 packs the f16 scales of four rows at base, base+R8, base+2·R8,
+// base+R12 into AX (R9 is scratch).
+#define SCALES4(base) \
+	MOVWLZX (base)(R12*1), AX \
+	SHLQ $16, AX \
+	MOVWLZX (base)(R8*2), R9 \
+	ORQ R9, AX \
+	SHLQ $16, AX \
+	MOVWLZX (base)(R8*1), R9 \
+	ORQ R9, AX \
+	SHLQ $16, AX \
+	MOVWLZX (base), R9 \
+	ORQ R9, AX
+
+#define HS8(acc, xacc, dst) \
+	VEXTRACTF32X4 $1, acc, X0 \
+	VADDPS xacc, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VMOVSS X0, dst
+
+// func q4_0MatVec8VNNI(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Eight rows at a time (rows a positive multiple of 8).
+// Frame: 0(SP) the eight rows' d·dy, 32(SP) groups left.
+TEXT ·q4_0MatVec8VNNI(SB), NOSPLIT, $48-48
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), R9
+	MOVQ nb+24(FP), R10
+	MOVQ act+32(FP), R11
+	MOVQ y+40(FP), DI
+	SHRQ $3, R9
+	MOVQ R9, 32(SP)
+	LEAQ (R8)(R8*2), R12
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Y31
+	MOVL $0x08080808, AX
+	VPBROADCASTD AX, Y30
+
+q408group:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VPXORD Y16, Y16, Y16
+	VPXORD Y17, Y17, Y17
+	VPXORD Y18, Y18, Y18
+	VPXORD Y19, Y19, Y19
+	VPXORD Y20, Y20, Y20
+	VPXORD Y21, Y21, Y21
+	VPXORD Y22, Y22, Y22
+	VPXORD Y23, Y23, Y23
+
+q408block:
+	LEAQ (BX)(R8*4), R13
+	SCALES4(BX)
+	VMOVQ AX, X24
+	SCALES4(R13)
+	VMOVQ AX, X25
+	VPUNPCKLQDQ X25, X24, X24
+	VCVTPH2PS X24, Y24
+	MOVWLZX (DX), AX
+	VMOVD AX, X25
+	VCVTPH2PS X25, X25
+	VBROADCASTSS X25, Y25
+	VMULPS Y25, Y24, Y24
+	VMOVUPS Y24, (SP)
+	VMOVDQU32 2(DX), Y28
+	VPXORD Y29, Y29, Y29
+	VPDPBUSD Y28, Y30, Y29
+	VPXORD Y24, Y24, Y24
+	VPSUBD Y29, Y24, Y29
+	Q40ROW8(0(SP), 2(BX), Y16)
+	Q40ROW8(4(SP), 2(BX)(R8*1), Y17)
+	Q40ROW8(8(SP), 2(BX)(R8*2), Y18)
+	Q40ROW8(12(SP), 2(BX)(R12*1), Y19)
+	Q40ROW8(16(SP), 2(R13), Y20)
+	Q40ROW8(20(SP), 2(R13)(R8*1), Y21)
+	Q40ROW8(24(SP), 2(R13)(R8*2), Y22)
+	Q40ROW8(28(SP), 2(R13)(R12*1), Y23)
+	ADDQ $18, BX
+	ADDQ $34, DX
+	DECQ CX
+	JNZ q408block
+
+	HS8(Y16, X16, (DI))
+	HS8(Y17, X17, 4(DI))
+	HS8(Y18, X18, 8(DI))
+	HS8(Y19, X19, 12(DI))
+	HS8(Y20, X20, 16(DI))
+	HS8(Y21, X21, 20(DI))
+	HS8(Y22, X22, 24(DI))
+	HS8(Y23, X23, 28(DI))
+	ADDQ $32, DI
+	LEAQ (SI)(R8*8), SI
+	DECQ 32(SP)
+	JNZ q408group
+	VZEROUPPER
+	RET

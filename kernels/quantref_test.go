@@ -34,7 +34,12 @@ func TestAgainstQuantPackage(t *testing.T) {
 			t.Errorf("%v: activation bytes differ from quant.Quantize", vt)
 		}
 	}
-	for typ, k := range table {
+	for _, typ := range sortedTypes() {
+		k := table[typ]
+		tol := 1e-5
+		if typ == quant.Q2_K || typ == quant.Q4_K || typ == quant.Q5_K || typ == quant.Q4_1 || typ == quant.Q5_1 {
+			tol = 1e-4
+		}
 		if k.act == quant.F32 {
 			continue // F32/F16/BF16 take F32 activations here, ggml's own type in quant
 		}
@@ -56,10 +61,10 @@ func TestAgainstQuantPackage(t *testing.T) {
 			row := w[r*rb : (r+1)*rb]
 			want := quant.VecDot(typ, cols, row, act)
 			mag := blockMagnitude(typ, k, row, act, cols)
-			if got := k.ref(cols, row, act); math.Abs(float64(got-want)) > 1e-5*mag {
+			if got := k.ref(cols, row, act); math.Abs(float64(got-want)) > tol*mag {
 				t.Errorf("%v row %d: reference %g, quant.VecDot %g", typ, r, got, want)
 			}
-			if math.Abs(float64(y[r]-want)) > 1e-5*mag {
+			if math.Abs(float64(y[r]-want)) > tol*mag {
 				t.Errorf("%v row %d: MatVec (%s) %g, quant.VecDot %g", typ, r, fastPaths[typ], y[r], want)
 			}
 		}
