@@ -210,3 +210,67 @@ func TestBadInputErrors(t *testing.T) {
 		t.Error("score count mismatch accepted")
 	}
 }
+
+// FuzzFromMetadata builds vocabularies from arbitrary bytes: tokens,
+// types, scores, merges and special ids may be anything; building and
+// encoding must never panic or loop.
+func FuzzFromMetadata(f *testing.F) {
+	f.Add([]byte("a\x00b\x00ab\x00<s>\x00\x00 "), []byte{1, 1, 1, 3, 6}, "hello ab <s>", false)
+	f.Add([]byte("Ġ\x00t\x00Ġt\x00h\x00e\x00he"), []byte{1, 1, 1, 4, 2, 5}, " the teeth", true)
+	f.Fuzz(func(t *testing.T, vocab []byte, types []byte, text string, bpe bool) {
+		tokens := strings.Split(string(vocab), "\x00")
+		if len(tokens) > 2000 {
+			return
+		}
+		md := &gguf.Metadata{}
+		if bpe {
+			md.Set("tokenizer.ggml.model", "gpt2")
+			md.Set("tokenizer.ggml.pre", []string{"gpt-2", "llama-bpe", "qwen2", "default", "deepseek-coder"}[len(text)%5])
+			var merges []string
+			for i := 0; i+1 < len(tokens); i++ {
+				merges = append(merges, tokens[i]+" "+tokens[i+1])
+			}
+			md.Set("tokenizer.ggml.merges", merges)
+		} else {
+			md.Set("tokenizer.ggml.model", "llama")
+			scores := make([]float32, len(tokens))
+			for i := range scores {
+				scores[i] = float32(len(tokens[i])) - float32(i%7)
+			}
+			md.Set("tokenizer.ggml.scores", scores)
+		}
+		md.Set("tokenizer.ggml.tokens", tokens)
+		tt := make([]int32, len(tokens))
+		for i := range tt {
+			if i < len(types) {
+				tt[i] = int32(types[i]) % 8
+			} else {
+				tt[i] = 1
+			}
+		}
+		md.Set("tokenizer.ggml.token_type", tt)
+		md.Set("tokenizer.ggml.bos_token_id", uint32(len(types)))
+		md.Set("tokenizer.ggml.eos_token_id", uint32(len(text)))
+		tok, err := FromMetadata(md)
+		if err != nil {
+			return
+		}
+		for _, special := range []bool{false, true} {
+			ids, err := tok.Encode(text, true, special)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range ids {
+				if id < 0 || int(id) >= tok.VocabSize() {
+					t.Fatalf("id %d out of range", id)
+				}
+			}
+			_ = tok.Decode(ids)
+			d := tok.NewStreamDecoder(true)
+			for _, id := range ids {
+				d.Add(id)
+			}
+			d.Flush()
+		}
+	})
+}

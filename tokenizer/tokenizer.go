@@ -317,6 +317,13 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 		}
 		*s.dst = int32(v)
 	}
+	// Defaults (SentencePiece 1/2/0, GPT-2 11) may not exist in a small
+	// vocabulary.
+	for _, p := range []*int32{&t.bos, &t.eos, &t.eot, &t.eom, &t.unk, &t.pad, &t.sep} {
+		if *p >= int32(n) {
+			*p = noToken
+		}
+	}
 	if b, ok := md.Bool("tokenizer.ggml.add_bos_token"); ok {
 		t.addBOS = b
 	}
