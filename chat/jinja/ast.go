@@ -124,7 +124,11 @@ type forNode struct {
 	filter    expr
 	body, els []node
 	recursive bool
-	line      int
+	// captures is set when the body defines a macro or call block, which
+	// keeps a reference to the iteration's scope; otherwise one scope is
+	// reused (cleared) across iterations.
+	captures bool
+	line     int
 }
 
 type setNode struct {

@@ -33,27 +33,69 @@ const (
 	maxListLen = 1 << 22
 )
 
+// scope is one level of variables. Loop iterations and macro calls make
+// many small scopes, so names live in a short slice backed by an inline
+// array (one allocation per scope); the root scope with the caller's
+// variables uses a map.
 type scope struct {
 	vars   map[string]Value
+	kvs    []scopeVar
+	buf    [4]scopeVar
 	parent *scope
 }
 
-func newScope(parent *scope) *scope { return &scope{parent: parent} }
+type scopeVar struct {
+	name string
+	val  Value
+}
+
+func newScope(parent *scope) *scope {
+	s := &scope{parent: parent}
+	s.kvs = s.buf[:0]
+	return s
+}
 
 func (s *scope) lookup(name string) (Value, bool) {
 	for ; s != nil; s = s.parent {
-		if v, ok := s.vars[name]; ok {
-			return v, true
+		if s.vars != nil {
+			if v, ok := s.vars[name]; ok {
+				return v, true
+			}
+		}
+		for i := range s.kvs {
+			if s.kvs[i].name == name {
+				return s.kvs[i].val, true
+			}
 		}
 	}
 	return nil, false
 }
 
 func (s *scope) set(name string, v Value) {
-	if s.vars == nil {
-		s.vars = make(map[string]Value, 4)
+	if s.vars != nil {
+		s.vars[name] = v
+		return
 	}
-	s.vars[name] = v
+	for i := range s.kvs {
+		if s.kvs[i].name == name {
+			s.kvs[i].val = v
+			return
+		}
+	}
+	s.kvs = append(s.kvs, scopeVar{name, v})
+}
+
+func (s *scope) has(name string) bool {
+	if s.vars != nil {
+		_, ok := s.vars[name]
+		return ok
+	}
+	for i := range s.kvs {
+		if s.kvs[i].name == name {
+			return true
+		}
+	}
+	return false
 }
 
 type renderer struct {
@@ -335,7 +377,12 @@ func (n *forNode) exec(r *renderer, sc *scope) error {
 		// Each iteration gets a fresh scope: in jinja2 a variable set in
 		// the body is not seen by the next iteration, which reads the outer
 		// value again.
-		ls := newScope(sc)
+		if n.captures || ls.parent != sc {
+			ls = newScope(sc)
+		} else {
+			clear(ls.kvs)
+			ls.kvs = ls.kvs[:0]
+		}
 		if err := r.assign(ls, n.tgt, it); err != nil {
 			return err
 		}
@@ -439,12 +486,12 @@ func (m *macro) call(r *renderer, args []Value, kw *Dict) (Value, error) {
 		return nil, runtimeErr("RecursionError", "maximum macro recursion depth (%d) exceeded", r.opts.MaxDepth)
 	}
 	d := m.decl
-	ms := &scope{vars: make(map[string]Value, len(d.params)+2), parent: m.sc}
+	ms := newScope(m.sc)
 	set := make([]bool, len(d.params))
 	var varargs []Value
 	for i, a := range args {
 		if i < len(d.params) {
-			ms.vars[d.params[i].name] = a
+			ms.set(d.params[i].name, a)
 			set[i] = true
 		} else if d.catchVarargs {
 			varargs = append(varargs, a)
@@ -462,7 +509,7 @@ func (m *macro) call(r *renderer, args []Value, kw *Dict) (Value, error) {
 					if set[j] {
 						return nil, typeErr("macro %s got multiple values for argument %s", reprString(d.name), reprString(name))
 					}
-					ms.vars[name] = kw.vals[i]
+					ms.set(name, kw.vals[i])
 					set[j] = true
 					found = true
 					break
@@ -472,7 +519,7 @@ func (m *macro) call(r *renderer, args []Value, kw *Dict) (Value, error) {
 				continue
 			}
 			if name == "caller" && d.usesCaller {
-				ms.vars["caller"] = kw.vals[i]
+				ms.set("caller", kw.vals[i])
 				continue
 			}
 			if !d.catchKwargs {
@@ -490,15 +537,15 @@ func (m *macro) call(r *renderer, args []Value, kw *Dict) (Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			ms.vars[p.name] = v
+			ms.set(p.name, v)
 		} else {
-			ms.vars[p.name] = Undefined{Hint: fmt.Sprintf("parameter %s was not provided", reprString(p.name))}
+			ms.set(p.name, Undefined{Hint: fmt.Sprintf("parameter %s was not provided", reprString(p.name))})
 		}
 	}
-	ms.vars["varargs"] = &List{Items: varargs, Tuple: true}
-	ms.vars["kwargs"] = extra
-	if _, ok := ms.vars["caller"]; !ok && d.usesCaller {
-		ms.vars["caller"] = Undefined{Hint: "No caller defined"}
+	ms.set("varargs", &List{Items: varargs, Tuple: true})
+	ms.set("kwargs", extra)
+	if !ms.has("caller") && d.usesCaller {
+		ms.set("caller", Undefined{Hint: "No caller defined"})
 	}
 	s, err := r.capture(d.body, ms)
 	if err == errBreak || err == errContinue {

@@ -16,6 +16,7 @@ type parser struct {
 	tagStack []string
 	endStack [][]string
 	names    map[string]bool // names referenced, for macro varargs/kwargs/caller detection
+	closures int             // macros and call blocks parsed so far
 }
 
 // Parse compiles template source.
@@ -356,7 +357,9 @@ func (p *parser) parseFor() (node, error) {
 	if err := p.expectBlockEnd(); err != nil {
 		return nil, err
 	}
+	closuresBefore := p.closures
 	n.body, err = p.subparse([]string{"endfor", "else"})
+	n.captures = p.closures != closuresBefore
 	if err != nil {
 		return nil, err
 	}
@@ -441,6 +444,7 @@ func (p *parser) parseSignature(d *macroDecl) error {
 }
 
 func (p *parser) parseMacroBody(d *macroDecl, end string) error {
+	p.closures++
 	saved := p.names
 	p.names = map[string]bool{}
 	body, err := p.subparse([]string{end})
