@@ -122,7 +122,7 @@ func Load(m *model.Model, opts Options) (*Engine, error) {
 	default:
 		return nil, fmt.Errorf("KV cache type %q is not supported (f16, q8_0, f32)", opts.KVCacheType)
 	}
-	e.kv = newKVCache(kvt, cfg.Layers, cfg.KVHeads*cfg.HeadDim, cfg.KVHeads*cfg.ValueDim, opts.CacheTokens)
+	e.kv = newKVCache(kvt, cfg.Layers, cfg.KVHeads, cfg.KVHeads*cfg.HeadDim, cfg.KVHeads*cfg.ValueDim, opts.CacheTokens)
 	e.pool = newPool(opts.Threads)
 	e.sc = newScratch(e)
 	return e, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ferryhq/ferry/kernels"
 	"github.com/ferryhq/ferry/quant"
 )
 
@@ -188,9 +189,12 @@ func (e *Engine) forward(n int) {
 				}
 				r.apply(kh, cos, sin)
 			}
-			s, pos := sc.tokSeq[t], sc.tokPos[t]
-			storeRow(e.kv.typ, k, s.kRowAt(l, pos))
-			storeRow(e.kv.typ, v, s.vRowAt(l, pos))
+			// Pre-scale the queries so attention scores come straight out
+			// of the kernels.
+			for i := range q {
+				q[i] *= c.AttnScale
+			}
+			sc.tokSeq[t].store(l, sc.tokPos[t], k, v)
 		}
 		sc.attn.layer, sc.attn.n = l, n
 		e.pool.do(&sc.attn)
@@ -510,8 +514,8 @@ func (j *attnJob) run(part, parts int) {
 	hd, vd := c.HeadDim, c.ValueDim
 	qDim := c.Heads * hd
 	group := c.Heads / c.KVHeads
-	kt := e.kv.typ
-	kHeadBytes, vHeadBytes := e.kv.kRow/c.KVHeads, e.kv.vRow/c.KVHeads
+	kv := e.kv
+	kt := kv.typ
 	w := &sc.workers[part]
 	// With few items (decode, one KV head) split the query heads of a group
 	// too, so every worker gets some.
@@ -524,6 +528,7 @@ func (j *attnJob) run(part, parts int) {
 	for it := lo; it < hi; it++ {
 		gi := it % gsplit
 		g0, g1 := group*gi/gsplit, group*(gi+1)/gsplit
+		ng := g1 - g0
 		tile, h := sc.tiles[it/gsplit/c.KVHeads], it/gsplit%c.KVHeads
 		s := sc.tokSeq[tile.t0]
 		first, last := sc.tokPos[tile.t0], sc.tokPos[tile.t1-1]
@@ -536,22 +541,34 @@ func (j *attnJob) run(part, parts int) {
 			lo = max(0, first-window+1)
 		}
 		span := last - lo + 1
-		nq := (tile.t1 - tile.t0) * group
-		scores := w.scores[:nq*span]
-		// Scores: row r = (token i, head g) over positions lo..last.
-		for p := lo; p <= last; p++ {
-			kf := w.k[:hd]
-			loadRow(kt, s.kRowAt(j.layer, p)[h*kHeadBytes:(h+1)*kHeadBytes], kf)
+		scores := w.scores[:(tile.t1-tile.t0)*group*span]
+		// Queries of this head group, in the key type's activation format.
+		qact := w.qact
+		qStride := ng * hd * 4
+		if kt == quant.Q8_0 {
+			qStride = kernels.ActivationSize(quant.Q8_0, ng*hd)
+		}
+		for i := tile.t0; i < tile.t1; i++ {
+			q := sc.q[i*qDim+(h*group+g0)*hd : i*qDim+(h*group+g1)*hd]
+			dst := qact[(i-tile.t0)*qStride : (i-tile.t0+1)*qStride]
+			if kt == quant.Q8_0 {
+				kernels.QuantizeActivations(quant.Q8_0, q, dst)
+			} else {
+				copy(dst, f32Bytes(q))
+			}
+		}
+		// Scores, page by page: rows (token i, head g) over positions lo..last.
+		for pi := lo / pageTokens; pi*pageTokens <= last; pi++ {
+			p0 := max(lo, pi*pageTokens)
+			p1 := min(last, pi*pageTokens+pageTokens-1)
+			kb := kv.kHeadBytes()
+			blk := s.kBlock(j.layer, pi, h)[(p0-pi*pageTokens)*kb : (p1-pi*pageTokens+1)*kb]
 			for i := tile.t0; i < tile.t1; i++ {
-				pos := sc.tokPos[i]
-				if p > pos || window > 0 && p <= pos-window {
+				if sc.tokPos[i] < p0 {
 					continue
 				}
-				for g := g0; g < g1; g++ {
-					qh := h*group + g
-					q := sc.q[i*qDim+qh*hd : i*qDim+(qh+1)*hd]
-					scores[((i-tile.t0)*group+g)*span+p-lo] = dotF32(q, kf) * c.AttnScale
-				}
+				y := scores[((i-tile.t0)*group+g0)*span+p0-lo:]
+				kernels.MatMulStrided(kt, blk, p1-p0+1, hd, qact[(i-tile.t0)*qStride:(i-tile.t0+1)*qStride], ng, y, span)
 			}
 		}
 		for i := tile.t0; i < tile.t1; i++ {
@@ -567,22 +584,50 @@ func (j *attnJob) run(part, parts int) {
 					softcap(sv, c.AttnSoftcap)
 				}
 				softmax(sv)
-				qh := h*group + g
-				clear(sc.att[(i*c.Heads+qh)*vd : (i*c.Heads+qh+1)*vd])
+				// Zero the masked ends so whole pages can be multiplied.
+				clear(row[:start-lo])
+				clear(row[pos-lo+1 : span])
 			}
 		}
-		for p := lo; p <= last; p++ {
-			vf := w.v[:vd]
-			loadRow(kt, s.vRowAt(j.layer, p)[h*vHeadBytes:(h+1)*vHeadBytes], vf)
+		// Values.
+		for i := tile.t0; i < tile.t1; i++ {
+			out := sc.att[(i*c.Heads+h*group+g0)*vd : (i*c.Heads+h*group+g1)*vd]
+			clear(out)
+		}
+		for pi := lo / pageTokens; pi*pageTokens <= last; pi++ {
+			p0 := max(lo, pi*pageTokens)
+			p1 := min(last, pi*pageTokens+pageTokens-1)
+			blk := s.vBlock(j.layer, pi, h)
 			for i := tile.t0; i < tile.t1; i++ {
 				pos := sc.tokPos[i]
-				if p > pos || window > 0 && p <= pos-window {
+				if pos < p0 || window > 0 && p1 <= pos-window {
 					continue
 				}
-				for g := g0; g < g1; g++ {
-					qh := h*group + g
-					a := scores[((i-tile.t0)*group+g)*span+p-lo]
-					axpy(a, vf, sc.att[(i*c.Heads+qh)*vd:(i*c.Heads+qh+1)*vd])
+				out := sc.att[(i*c.Heads+h*group+g0)*vd : (i*c.Heads+h*group+g1)*vd]
+				if kv.vTransposed() {
+					// probabilities of this page's slots, zero outside
+					// [p0, p1]
+					probs := w.probs[:ng*pageTokens]
+					clear(probs)
+					for g := 0; g < ng; g++ {
+						row := scores[((i-tile.t0)*group+g0+g)*span:]
+						copy(probs[g*pageTokens+p0-pi*pageTokens:], row[p0-lo:p1-lo+1])
+					}
+					tmp := w.vout[:ng*vd]
+					kernels.MatMulStrided(kt, blk, vd, pageTokens, f32Bytes(probs), ng, tmp, vd)
+					for x := range out {
+						out[x] += tmp[x]
+					}
+					continue
+				}
+				vb := kv.vHeadBytes()
+				for p := p0; p <= p1; p++ {
+					vf := w.v[:vd]
+					loadRow(kt, blk[(p-pi*pageTokens)*vb:(p-pi*pageTokens+1)*vb], vf)
+					for g := 0; g < ng; g++ {
+						a := scores[((i-tile.t0)*group+g0+g)*span+p-lo]
+						axpy(a, vf, out[g*vd:(g+1)*vd])
+					}
 				}
 			}
 		}

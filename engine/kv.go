@@ -20,16 +20,17 @@ type kvCache struct {
 	layers     int
 	kRow, vRow int // bytes per position
 	kDim, vDim int // elements per position
+	heads      int
 	k, v       [][]byte
 	refs       []int32
 	free       []int32
 }
 
-func newKVCache(t quant.Type, layers, kDim, vDim, tokens int) *kvCache {
+func newKVCache(t quant.Type, layers, heads, kDim, vDim, tokens int) *kvCache {
 	pages := (tokens + pageTokens - 1) / pageTokens
 	kr, _ := quant.RowSize(t, int64(kDim))
 	vr, _ := quant.RowSize(t, int64(vDim))
-	c := &kvCache{typ: t, layers: layers, kRow: int(kr), vRow: int(vr), kDim: kDim, vDim: vDim}
+	c := &kvCache{typ: t, layers: layers, heads: heads, kRow: int(kr), vRow: int(vr), kDim: kDim, vDim: vDim}
 	c.k = make([][]byte, layers)
 	c.v = make([][]byte, layers)
 	for l := 0; l < layers; l++ {
@@ -178,17 +179,62 @@ func (s *Seq) reserve(count int) error {
 	return nil
 }
 
-// kRowAt returns the bytes of layer l's key row for position pos.
-func (s *Seq) kRowAt(l, pos int) []byte {
+// Page layout, per layer: pages one after another; within a page, one
+// block per KV head. A key block is pageTokens rows of one head's key (so a
+// run of positions is a small matrix the kernels multiply queries with). A
+// value block is stored transposed for F16/F32 caches, one row of
+// pageTokens positions per value dimension, so probabilities times values
+// is a matrix-vector product too; Q8_0 values stay row-wise (a block can
+// only be quantized whole).
+
+// headBytes are the bytes of one head's key (value) row.
+func (c *kvCache) kHeadBytes() int { return c.kRow / c.heads }
+func (c *kvCache) vHeadBytes() int { return c.vRow / c.heads }
+
+// vTransposed reports whether value blocks are stored transposed.
+func (c *kvCache) vTransposed() bool { return c.typ != quant.Q8_0 }
+
+// kBlock returns head h's key block (pageTokens rows) of page slot pi of s.
+func (s *Seq) kBlock(l, pi, h int) []byte {
 	c := s.e.kv
-	off := (int(s.pages[pos/pageTokens])*pageTokens + pos%pageTokens) * c.kRow
-	return c.k[l][off : off+c.kRow]
+	n := pageTokens * c.kHeadBytes()
+	off := (int(s.pages[pi])*c.heads + h) * n
+	return c.k[l][off : off+n]
 }
 
-func (s *Seq) vRowAt(l, pos int) []byte {
+// vBlock returns head h's value block of page slot pi of s.
+func (s *Seq) vBlock(l, pi, h int) []byte {
 	c := s.e.kv
-	off := (int(s.pages[pos/pageTokens])*pageTokens + pos%pageTokens) * c.vRow
-	return c.v[l][off : off+c.vRow]
+	n := pageTokens * c.vHeadBytes()
+	off := (int(s.pages[pi])*c.heads + h) * n
+	return c.v[l][off : off+n]
+}
+
+// store writes position pos's keys and values (all heads) for layer l.
+func (s *Seq) store(l, pos int, k, v []float32) {
+	c := s.e.kv
+	pi, slot := pos/pageTokens, pos%pageTokens
+	kd, vd := c.kDim/c.heads, c.vDim/c.heads
+	kb, vb := c.kHeadBytes(), c.vHeadBytes()
+	for h := 0; h < c.heads; h++ {
+		storeRow(c.typ, k[h*kd:(h+1)*kd], s.kBlock(l, pi, h)[slot*kb:(slot+1)*kb])
+		blk := s.vBlock(l, pi, h)
+		x := v[h*vd : (h+1)*vd]
+		switch c.typ {
+		case quant.F32:
+			f := bytesF32(blk)
+			for d, val := range x {
+				f[d*pageTokens+slot] = val
+			}
+		case quant.F16:
+			f := bytesU16(blk)
+			for d, val := range x {
+				f[d*pageTokens+slot] = floatToHalf(val)
+			}
+		default:
+			storeRow(c.typ, x, blk[slot*vb:(slot+1)*vb])
+		}
+	}
 }
 
 // storeRow writes x into a cache row of type t.

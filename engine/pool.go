@@ -2,7 +2,8 @@ package engine
 
 import (
 	"runtime"
-	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // job is one parallel operation. The pool calls run(part, parts) once per
@@ -15,49 +16,131 @@ type job interface {
 
 // pool is a fixed set of worker goroutines started once at Load. The calling
 // goroutine takes part 0 itself, so a pool of one thread runs inline.
+//
+// A decode step dispatches a few hundred small jobs back to back, so waking
+// a parked goroutine for each (tens of microseconds on a busy machine) would
+// cost as much as the work. Workers therefore spin briefly on a generation
+// counter after each job, as llama.cpp's thread pool does, and park on a
+// channel only when no job came for spinFor.
 type pool struct {
-	n     int
-	start []chan job
-	done  chan struct{}
-	once  sync.Once
+	n        int
+	job      job
+	gen      atomic.Uint64
+	pending  atomic.Int32
+	sleeping []atomic.Bool
+	wake     []chan struct{}
+	// The caller waits for the last part the same way.
+	mainSleeping atomic.Bool
+	mainWake     chan struct{}
+	closed       atomic.Bool
 }
+
+const spinFor = 200 * time.Microsecond
 
 func newPool(n int) *pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &pool{n: n, done: make(chan struct{}, n)}
-	p.start = make([]chan job, n)
+	p := &pool{n: n, sleeping: make([]atomic.Bool, n), wake: make([]chan struct{}, n), mainWake: make(chan struct{}, 1)}
 	for i := 1; i < n; i++ {
-		ch := make(chan job, 1)
-		p.start[i] = ch
-		go func(part int) {
-			for j := range ch {
-				j.run(part, p.n)
-				p.done <- struct{}{}
-			}
-		}(i)
+		p.wake[i] = make(chan struct{}, 1)
+		go p.worker(i)
 	}
 	return p
 }
 
+func (p *pool) worker(part int) {
+	var last uint64
+	for {
+		g := p.await(&last, &p.sleeping[part], p.wake[part])
+		if p.closed.Load() {
+			return
+		}
+		last = g
+		p.job.run(part, p.n)
+		if p.pending.Add(-1) == 0 && p.mainSleeping.CompareAndSwap(true, false) {
+			p.mainWake <- struct{}{}
+		}
+	}
+}
+
+// await spins, then parks, until the generation moves past *last (or the
+// pool closes), and returns the new generation.
+func (p *pool) await(last *uint64, sleeping *atomic.Bool, wake chan struct{}) uint64 {
+	start := time.Time{}
+	for spins := 0; ; spins++ {
+		if g := p.gen.Load(); g != *last || p.closed.Load() {
+			return g
+		}
+		if spins&63 != 63 {
+			continue
+		}
+		runtime.Gosched()
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > spinFor {
+			break
+		}
+	}
+	sleeping.Store(true)
+	if g := p.gen.Load(); g != *last || p.closed.Load() {
+		if !sleeping.CompareAndSwap(true, false) {
+			<-wake // the dispatcher saw us asleep and sent a token: take it
+		}
+		return g
+	}
+	<-wake
+	return p.gen.Load()
+}
+
 // do runs j on every worker and returns when all parts have finished.
 func (p *pool) do(j job) {
+	if p.n == 1 {
+		j.run(0, 1)
+		return
+	}
+	p.job = j
+	p.pending.Store(int32(p.n - 1))
+	p.gen.Add(1)
 	for i := 1; i < p.n; i++ {
-		p.start[i] <- j
+		if p.sleeping[i].CompareAndSwap(true, false) {
+			p.wake[i] <- struct{}{}
+		}
 	}
 	j.run(0, p.n)
-	for i := 1; i < p.n; i++ {
-		<-p.done
+	// Wait for the other parts: spin, then park.
+	start := time.Time{}
+	for spins := 0; p.pending.Load() != 0; spins++ {
+		if spins&63 != 63 {
+			continue
+		}
+		runtime.Gosched()
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > spinFor {
+			p.mainSleeping.Store(true)
+			if p.pending.Load() == 0 {
+				if !p.mainSleeping.CompareAndSwap(true, false) {
+					<-p.mainWake
+				}
+				break
+			}
+			<-p.mainWake
+			break
+		}
 	}
 }
 
 func (p *pool) close() {
-	p.once.Do(func() {
-		for i := 1; i < p.n; i++ {
-			close(p.start[i])
+	if p.closed.Swap(true) {
+		return
+	}
+	p.gen.Add(1)
+	for i := 1; i < p.n; i++ {
+		if p.sleeping[i].CompareAndSwap(true, false) {
+			p.wake[i] <- struct{}{}
 		}
-	})
+	}
 }
 
 // split returns part's share [lo, hi) of n items, in whole multiples of

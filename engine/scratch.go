@@ -108,7 +108,9 @@ func newScratch(e *Engine) *scratch {
 	for i := range s.workers {
 		s.workers[i] = attnScratch{
 			scores: make([]float32, s.maxTile*group*e.opts.Context),
-			k:      make([]float32, c.HeadDim),
+			qact:   make([]byte, s.maxTile*group*c.HeadDim*4),
+			probs:  make([]float32, group*pageTokens),
+			vout:   make([]float32, group*c.ValueDim),
 			v:      make([]float32, c.ValueDim),
 		}
 	}
@@ -120,8 +122,10 @@ func newScratch(e *Engine) *scratch {
 }
 
 type attnScratch struct {
-	scores []float32
-	k, v   []float32
+	scores      []float32
+	qact        []byte
+	probs, vout []float32
+	v           []float32
 }
 
 func (s *scratch) ensureOut(rows, vocab int) {
