@@ -268,3 +268,70 @@ func TestHostileMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestSlidingWindowAcrossPages: windows longer than a cache page give the
+// same logits through batched prefill, small chunks and token-by-token
+// decoding; a window longer than the prompt equals full attention.
+func TestSlidingWindowAcrossPages(t *testing.T) {
+	_, g := loadOracle(t, "gemma2")
+	base := openModel(t, "oracle", "gemma2")
+	ids := g.Prompts[len(g.Prompts)-1].IDs // 120 random ids
+	run := func(window int, opts Options, stepwise bool) [][]float32 {
+		m := &model.Model{Path: "window", RopeNeoX: base.RopeNeoX}
+		m.Metadata = gguf.Metadata{KV: append([]gguf.KV(nil), base.KV...)}
+		m.Set("gemma2.attention.sliding_window", uint32(window))
+		for _, tn := range base.Tensors {
+			m.AddTensor(tn)
+		}
+		e, err := Load(m, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		s := e.NewSeq()
+		var rows [][]float32
+		if stepwise {
+			for _, id := range ids {
+				out, err := e.Step([]SeqTokens{{Seq: s, Tokens: []int32{id}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows = append(rows, append([]float32(nil), out[0]...))
+			}
+			return rows
+		}
+		out, err := e.Step([]SeqTokens{{Seq: s, Tokens: ids, AllLogits: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out {
+			rows = append(rows, append([]float32(nil), r...))
+		}
+		return rows
+	}
+	f32 := Options{Threads: 2, KVCacheType: "f32"}
+	small := Options{Threads: 3, KVCacheType: "f32", BatchSize: 7}
+	ref := run(45, f32, false)
+	for name, got := range map[string][][]float32{
+		"chunks of 7": run(45, small, false),
+		"decode":      run(45, f32, true),
+	} {
+		for i := range ref {
+			if d := maxAbsDiff(ref[i], got[i]); d > 1e-4 {
+				t.Fatalf("%s: position %d differs by %.3g", name, i, d)
+			}
+		}
+	}
+	full, wide := run(0, f32, false), run(1000, f32, false)
+	var dWide, dWin float64
+	for i := range full {
+		dWide = math.Max(dWide, maxAbsDiff(full[i], wide[i]))
+		dWin = math.Max(dWin, maxAbsDiff(full[i], ref[i]))
+	}
+	if dWide > 1e-4 {
+		t.Errorf("window wider than the prompt differs from full attention by %.3g", dWide)
+	}
+	if dWin < 1e-3 {
+		t.Errorf("a 45-token window changed nothing (%.3g)", dWin)
+	}
+}
