@@ -1,0 +1,290 @@
+package grammar
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Vocab is a model's vocabulary as bytes, arranged as a byte trie so that a
+// grammar state is walked through every token at once. Build it once per
+// model; it is immutable and safe for concurrent use.
+type Vocab struct {
+	n     int
+	eog   []int32
+	isEOG []bool
+	bytes [][]byte
+
+	// Trie in preorder: node i's subtree is nodes (i, end[i]); its
+	// children are i+1, end[i+1], end[end[i+1]], ... Node 0 is the root.
+	label []byte
+	end   []int32
+	tokLo []int32 // tokens ending at node i: ids[tokLo[i]:tokLo[i+1]]
+	ids   []int32
+}
+
+// NewVocab builds the vocabulary from each token id's decoded bytes (what
+// the token adds to the output text) and the end-of-generation ids. Tokens
+// with no bytes (control tokens) are never allowed; EOG tokens are allowed
+// exactly when the value is complete.
+func NewVocab(tokens [][]byte, eog []int32) *Vocab {
+	v := &Vocab{n: len(tokens), bytes: tokens, isEOG: make([]bool, len(tokens))}
+	for _, id := range eog {
+		if id >= 0 && int(id) < len(tokens) && !v.isEOG[id] {
+			v.isEOG[id] = true
+			v.eog = append(v.eog, id)
+		}
+	}
+	order := make([]int32, 0, len(tokens))
+	for i, b := range tokens {
+		if len(b) > 0 && !v.isEOG[i] {
+			order = append(order, int32(i))
+		}
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := bytes.Compare(tokens[a], tokens[b]); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
+	v.label = append(v.label, 0)
+	v.end = append(v.end, 0)
+	v.tokLo = append(v.tokLo, 0)
+	var path []int32 // node per depth (path[0] = root)
+	path = append(path, 0)
+	var prev []byte
+	closeTo := func(depth int) {
+		for len(path) > depth+1 {
+			v.end[path[len(path)-1]] = int32(len(v.label))
+			path = path[:len(path)-1]
+		}
+	}
+	for _, id := range order {
+		b := tokens[id]
+		lcp := 0
+		for lcp < len(b) && lcp < len(prev) && b[lcp] == prev[lcp] {
+			lcp++
+		}
+		closeTo(lcp)
+		for _, c := range b[lcp:] {
+			v.label = append(v.label, c)
+			v.end = append(v.end, 0)
+			v.tokLo = append(v.tokLo, int32(len(v.ids)))
+			path = append(path, int32(len(v.label)-1))
+		}
+		v.ids = append(v.ids, id)
+		prev = b
+	}
+	closeTo(0)
+	v.end[0] = int32(len(v.label))
+	v.tokLo = append(v.tokLo, int32(len(v.ids)))
+	return v
+}
+
+// Size is the number of token ids.
+func (v *Vocab) Size() int { return v.n }
+
+// Nodes is the number of trie nodes (for reports).
+func (v *Vocab) Nodes() int { return len(v.label) }
+
+// State is one generation's position in the grammar. It is not safe for
+// concurrent use.
+type State struct {
+	g        *Grammar
+	v        *Vocab
+	set      []*frame
+	finished bool // an EOG token was accepted
+
+	s        stepper
+	bufs     [][]*frame
+	eogSaved []float32
+	key      []byte
+	cache    map[string]*cachedMask
+}
+
+type cachedMask struct {
+	bits []uint64
+	any  bool
+}
+
+// maxCached masks per state; 128k tokens take 16 KiB each.
+const maxCached = 64
+
+// Start begins a generation over vocabulary v.
+func (g *Grammar) Start(v *Vocab) *State {
+	st := &State{g: g, v: v, cache: map[string]*cachedMask{}}
+	st.s.heap = true
+	st.set = []*frame{{n: g.root}}
+	return st
+}
+
+// Done reports whether the output so far is a complete value (EOG is
+// allowed), or an EOG token has been accepted.
+func (st *State) Done() bool {
+	if st.finished {
+		return true
+	}
+	for _, f := range st.set {
+		if complete(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// Finished reports whether an EOG token was accepted.
+func (st *State) Finished() bool { return st.finished }
+
+// Accept advances the state by token id (which should have been allowed by
+// Mask). A token that breaks the grammar is an error and leaves the state
+// unchanged.
+func (st *State) Accept(id int32) error {
+	if st.finished {
+		return fmt.Errorf("grammar: token %d after the end of the output", id)
+	}
+	if id < 0 || int(id) >= st.v.n {
+		return fmt.Errorf("grammar: token %d outside the vocabulary (%d)", id, st.v.n)
+	}
+	if st.v.isEOG[id] {
+		if !st.Done() {
+			return fmt.Errorf("grammar: end of generation before the JSON value is complete")
+		}
+		st.finished = true
+		return nil
+	}
+	b := st.v.bytes[id]
+	if len(b) == 0 {
+		return fmt.Errorf("grammar: token %d has no text", id)
+	}
+	st.s.heap = true
+	set := st.set
+	for _, c := range b {
+		set = st.s.step(set, c, nil)
+		if len(set) == 0 {
+			return fmt.Errorf("grammar: token %d (%q) does not continue the JSON output", id, b)
+		}
+	}
+	st.set = set
+	return nil
+}
+
+// AcceptText advances by raw text (for example a forced prefix).
+func (st *State) AcceptText(text string) error {
+	st.s.heap = true
+	set := st.set
+	for i := 0; i < len(text); i++ {
+		set = st.s.step(set, text[i], nil)
+		if len(set) == 0 {
+			return fmt.Errorf("grammar: %q does not continue the JSON output", text)
+		}
+	}
+	st.set = set
+	return nil
+}
+
+// Mask sets the logits of every token the grammar does not allow next to
+// -Inf. EOG tokens stay only when the value is complete. logits may be
+// longer than the vocabulary (padded output rows): the extra ids are
+// masked. If no token at all could continue (which a satisfiable schema
+// never leads to, barring the nesting limit), EOG is left allowed so
+// generation stops. It returns the number of allowed tokens.
+func (st *State) Mask(logits []float32) int {
+	inf := float32(math.Inf(-1))
+	if st.finished {
+		for i := range logits {
+			logits[i] = inf
+		}
+		return 0
+	}
+	m := st.allowed()
+	done := st.Done()
+	st.eogSaved = st.eogSaved[:0]
+	for _, id := range st.v.eog {
+		if int(id) < len(logits) {
+			st.eogSaved = append(st.eogSaved, logits[id])
+		}
+	}
+	count := 0
+	n := min(len(logits), st.v.n)
+	for w := 0; w*64 < n; w++ {
+		bits := m.bits[w]
+		lo, hi := w*64, min(w*64+64, n)
+		if bits == 0 {
+			for i := lo; i < hi; i++ {
+				logits[i] = inf
+			}
+			continue
+		}
+		for i := lo; i < hi; i++ {
+			if bits&(1<<(i-lo)) == 0 {
+				logits[i] = inf
+			} else {
+				count++
+			}
+		}
+	}
+	for i := n; i < len(logits); i++ {
+		logits[i] = inf
+	}
+	if done || !m.any {
+		// The bitmap never holds EOG ids: restore their logits.
+		i := 0
+		for _, id := range st.v.eog {
+			if int(id) < len(logits) {
+				logits[id] = st.eogSaved[i]
+				i++
+				count++
+			}
+		}
+	}
+	return count
+}
+
+// allowed returns the allowed-token bitmap of the current state (EOG ids
+// excluded), from the cache when the state was seen before.
+func (st *State) allowed() *cachedMask {
+	st.key = appendKey(st.key[:0], st.set)
+	if m, ok := st.cache[string(st.key)]; ok {
+		return m
+	}
+	words := (st.v.n + 63) / 64
+	bits := make([]uint64, words)
+	st.s.heap = false
+	st.s.reset()
+	any := st.walk(0, st.set, 0, bits)
+	st.s.reset()
+	m := &cachedMask{bits: bits, any: any}
+	if len(st.cache) >= maxCached {
+		clear(st.cache)
+	}
+	st.cache[string(st.key)] = m
+	return m
+}
+
+// walk visits the children of trie node t with the state set reached so
+// far, marking every token whose bytes all keep some stack alive.
+func (st *State) walk(t int32, set []*frame, depth int, bits []uint64) bool {
+	v := st.v
+	if depth >= len(st.bufs) {
+		st.bufs = append(st.bufs, make([]*frame, 0, 8))
+	}
+	any := false
+	for c := t + 1; c < v.end[t]; c = v.end[c] {
+		next := st.s.step(set, v.label[c], st.bufs[depth])
+		if len(next) == 0 {
+			continue
+		}
+		for _, id := range v.ids[v.tokLo[c]:v.tokLo[c+1]] {
+			bits[id>>6] |= 1 << (id & 63)
+			any = true
+		}
+		// Keep the grown buffer; deeper levels use their own buffers, so
+		// next stays intact while the subtree is walked.
+		st.bufs[depth] = next
+		if v.end[c] > c+1 && st.walk(c, next, depth+1, bits) {
+			any = true
+		}
+	}
+	return any
+}
