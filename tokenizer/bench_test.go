@@ -96,3 +96,15 @@ func BenchmarkEncodeLlama3Regexp2(b *testing.B) {
 	tok.pretok = &preTokenizer{steps: []preStep{&regexSplit{re: re, behavior: "Isolated"}}, byteLevel: true}
 	benchEncode(b, &tok, text)
 }
+
+func BenchmarkEncodeLlama3ParseSpecial(b *testing.B) {
+	text := benchText(b)
+	tok := hfTokenizer(b, testdata.Path(b, "tokenizers", "llama3"))
+	b.SetBytes(int64(len(text)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tok.Encode(text, true, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

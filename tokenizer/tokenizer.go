@@ -112,7 +112,9 @@ type Tokenizer struct {
 	addBOS, addEOS                    bool
 
 	lstrip, rstrip map[int32]bool
-	specials       []int32 // control/user-defined/unknown tokens, longest first
+	specials       []int32         // control/user-defined/unknown tokens, longest first
+	specialLens    [256][]int      // distinct special-token lengths by first byte, longest first
+	specialSet     map[string]bool // texts of the special tokens
 	eog            map[int32]bool
 }
 
@@ -383,6 +385,15 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 	sort.SliceStable(t.specials, func(i, j int) bool {
 		return len(t.tokens[t.specials[i]]) > len(t.tokens[t.specials[j]])
 	})
+	t.specialSet = make(map[string]bool, len(t.specials))
+	for _, id := range t.specials {
+		s := t.tokens[id]
+		t.specialSet[s] = true
+		lens := t.specialLens[s[0]]
+		if len(lens) == 0 || lens[len(lens)-1] != len(s) {
+			t.specialLens[s[0]] = append(lens, len(s))
+		}
+	}
 	return t, nil
 }
 
@@ -598,7 +609,14 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 		return nil
 	}
 	frags := []fragment{{text: text, token: noToken}}
+	present := t.specialsIn(text)
+	if len(present) == 0 {
+		return frags
+	}
 	for _, id := range t.specials {
+		if !present[t.tokens[id]] {
+			continue
+		}
 		ty := t.types[id]
 		if !parseSpecial && (ty == TypeControl || ty == TypeUnknown) {
 			continue
@@ -640,6 +658,31 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 		}
 	}
 	return frags
+}
+
+// specialsIn finds which special tokens occur anywhere in text with one
+// pass over it, so that partition only searches for those: vocabularies
+// such as Gemma's have thousands of control tokens. A token absent from the
+// text cannot appear in any fragment of it.
+func (t *Tokenizer) specialsIn(text string) map[string]bool {
+	var present map[string]bool
+	for i := 0; i < len(text); i++ {
+		for _, l := range t.specialLens[text[i]] {
+			if i+l > len(text) {
+				continue
+			}
+			if present[text[i:i+l]] {
+				continue
+			}
+			if t.specialSet[text[i:i+l]] {
+				if present == nil {
+					present = map[string]bool{}
+				}
+				present[text[i:i+l]] = true
+			}
+		}
+	}
+	return present
 }
 
 // Encode tokenizes text. addSpecial adds BOS/EOS as the vocabulary asks
