@@ -1,0 +1,46 @@
+//go:build !purego
+
+package kernels
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/ferryhq/ferry/quant"
+)
+
+//go:noescape
+func q8_0MatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q4_0MatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+// fastPaths lists, for the tests, which kernels were replaced.
+var fastPaths = map[quant.Type]string{}
+
+// installFast swaps in the NEON kernels when the CPU has the dot-product
+// extension (every Apple M chip, Graviton 2+, Cortex-A76+); older cores keep
+// the portable code.
+func installFast() {
+	if !cpu.ARM64.HasASIMDDP {
+		return
+	}
+	set := func(t quant.Type, f func(w *byte, rowBytes, rows, nb int, act *byte, y *float32)) {
+		k := table[t]
+		mv := func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
+			f(unsafe.SliceData(w), rowBytes, rows, cols/32, unsafe.SliceData(act), unsafe.SliceData(y))
+		}
+		k.matvec = mv
+		k.dot = func(n int, w, a []byte) float32 {
+			var y [1]float32
+			mv(w, len(w), 1, n, a, y[:])
+			return y[0]
+		}
+		fastPaths[t] = "neon-dotprod"
+	}
+	set(quant.Q8_0, q8_0MatVecNEON)
+	set(quant.Q4_0, q4_0MatVecNEON)
+}
+
+func loadSum(b []byte) uint64 { return loadSumGo(b) }
