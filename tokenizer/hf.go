@@ -328,11 +328,14 @@ func preSignature(raw json.RawMessage) string {
 const (
 	hfLlama3Regex = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 	hfQwen2Regex  = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	hfGPT4oRegex  = `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 )
 
 var knownPreSignatures = map[string]string{
 	"Split(" + hfLlama3Regex + ",Isolated,false);ByteLevel(false,false)": "llama-bpe",
 	"Split(" + hfQwen2Regex + ",Isolated,false);ByteLevel(false,false)":  "qwen2",
+	"Split(" + reTekken + ",Isolated,false);ByteLevel(false,false)":      "tekken",
+	"Split(" + hfGPT4oRegex + ",Isolated,false);ByteLevel(false,false)":  "gpt-4o",
 	"ByteLevel(false,true)":              "gpt-2",
 	"Digits(true);ByteLevel(false,true)": "starcoder",
 	"Split([\r\n],Isolated,false);Split(\\s?\\p{L}+,Isolated,false);Split(\\s?\\p{P}+,Isolated,false);Split(" + reCJK + ",Isolated,false);Digits(true);ByteLevel(false,false)": "deepseek-coder",

@@ -64,6 +64,11 @@ func TestHFPreTokenizerVariants(t *testing.T) {
 				t.Fatal(err)
 			}
 			tok := fromKVs(t, kvs)
+			wantPre := map[string]string{"tekken-regex": "tekken", "gpt4o-regex": "gpt-4o", "qwen2-regex": "qwen2",
+				"bytelevel-gpt2": "gpt-2", "digits-individual-gpt2": "starcoder", "whitespace": "default"}
+			if p, ok := wantPre[v.Name]; ok && tok.Pre() != p {
+				t.Errorf("pre = %q, want %q", tok.Pre(), p)
+			}
 			for i, text := range g.Texts {
 				got, err := tok.Encode(text, false, true)
 				if err != nil {
