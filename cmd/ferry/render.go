@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferryhq/ferry/chat"
 	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/store"
 )
 
 // readInput reads a file, or standard input for "-".
@@ -23,8 +24,27 @@ func readInput(cmd *cobra.Command, path string) ([]byte, error) {
 
 // modelChatInfo finds MODEL's chat template and special-token texts: an HF
 // folder's files are read directly (exactly as transformers does), any
-// other model through its GGUF-style metadata.
-func modelChatInfo(arg string) (chat.ModelInfo, error) {
+// other model through its GGUF-style metadata. A store model (ferry's or
+// Ollama's) brings its own TEMPLATE and SYSTEM, which take precedence, as
+// in Ollama.
+func modelChatInfo(arg string) (chat.ModelInfo, *store.Model, error) {
+	var sm *store.Model
+	if _, err := os.Stat(arg); err != nil {
+		if _, m, err := store.Resolve(arg); err == nil {
+			sm = m
+		}
+	}
+	mi, err := metadataChatInfo(arg)
+	if err != nil {
+		return mi, nil, err
+	}
+	if sm != nil && sm.Template != "" {
+		mi.Template = sm.Template
+	}
+	return mi, sm, nil
+}
+
+func metadataChatInfo(arg string) (chat.ModelInfo, error) {
 	path, err := resolveModelPath(arg)
 	if err != nil {
 		return chat.ModelInfo{}, err
@@ -41,6 +61,24 @@ func modelChatInfo(arg string) (chat.ModelInfo, error) {
 	}
 	defer m.Close()
 	return chat.InfoFromMetadata(&m.Metadata), nil
+}
+
+// prependRaw puts messages in front of a raw JSON message array, keeping
+// the raw messages byte for byte.
+func prependRaw(pre []chat.Message, raw []byte) (json.RawMessage, error) {
+	var rest []json.RawMessage
+	if err := json.Unmarshal(raw, &rest); err != nil {
+		return nil, err
+	}
+	all := make([]json.RawMessage, 0, len(pre)+len(rest))
+	for _, m := range pre {
+		b, err := json.Marshal(map[string]string{"role": m.Role, "content": m.Content})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, b)
+	}
+	return json.Marshal(append(all, rest...))
 }
 
 func init() {
@@ -97,9 +135,26 @@ vocabulary, add_generation_prompt (on unless --no-generation-prompt) and any
 				}
 				opts.Extra[name] = json.RawMessage(val)
 			}
-			mi, err := modelChatInfo(args[0])
+			mi, sm, err := modelChatInfo(args[0])
 			if err != nil {
 				return err
+			}
+			if sm != nil {
+				// As Ollama does: the Modelfile's MESSAGEs come first, and its
+				// SYSTEM when the conversation brings none.
+				var pre []chat.Message
+				if sm.System != "" && (len(msgs) == 0 || msgs[0].Role != "system") {
+					pre = append(pre, chat.Message{Role: "system", Content: sm.System})
+				}
+				for _, m := range sm.Messages {
+					pre = append(pre, chat.Message{Role: m.Role, Content: m.Content})
+				}
+				if len(pre) > 0 {
+					if opts.RawMessages, err = prependRaw(pre, raw); err != nil {
+						return fmt.Errorf("%s: %w", messagesPath, err)
+					}
+					opts.Messages = append(pre, msgs...)
+				}
 			}
 			tmpl := mi.TemplateFor(len(opts.Tools) > 0)
 			if templatePath != "" {
