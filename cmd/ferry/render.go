@@ -72,7 +72,10 @@ func prependRaw(pre []chat.Message, raw []byte) (json.RawMessage, error) {
 	}
 	all := make([]json.RawMessage, 0, len(pre)+len(rest))
 	for _, m := range pre {
-		b, err := json.Marshal(map[string]string{"role": m.Role, "content": m.Content})
+		b, err := json.Marshal(struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		}{m.Role, m.Content})
 		if err != nil {
 			return nil, err
 		}
