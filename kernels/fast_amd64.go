@@ -81,6 +81,10 @@ func installFast() {
 	set(quant.BF16, "avx2", floatMatVec(bf16MatVecAVX2, dotBF16Ref, 2))
 	set(quant.Q4_K, "avx2", asmMatVec(q4_KMatVecAVX2, 256))
 	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
+	if cpu.AVX512 {
+		table[quant.Q4_K].matmul = rowTiledMatMul(table[quant.Q4_K], q4_KTile1x4, 256)
+		fastPaths[quant.Q4_K] += "+avx512tile"
+	}
 }
 
 //go:noescape
@@ -154,6 +158,23 @@ func floatMatVec(f func(w *byte, rowBytes, rows, n int, x *byte, y *float32), re
 			for r := 0; r < rows; r++ {
 				y[r] += ref(cols-n8, w[r*rowBytes+n8*esz:(r+1)*rowBytes], act[4*n8:])
 			}
+		}
+	}
+}
+
+//go:noescape
+func q4_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *float32, ldy int)
+
+// rowTiledMatMul runs a one-row × four-activation tile (which loops over
+// all rows itself) on groups of four activations, the matvec on the rest.
+func rowTiledMatMul(k *kernel, tile func(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *float32, ldy int), bs int) matMulFunc {
+	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
+		b4 := nBatch &^ 3
+		for b := 0; b < b4; b += 4 {
+			tile(unsafe.SliceData(w), rowBytes, rows, cols/bs, &acts[b*actBytes], actBytes, &y[b*ldy], ldy)
+		}
+		for j := b4; j < nBatch; j++ {
+			k.matvec(w, rowBytes, rows, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy:])
 		}
 	}
 }

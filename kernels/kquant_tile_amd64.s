@@ -1,0 +1,165 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Q4_K × Q8_K for prompt processing: one weight row against four
+// activations per pass, so the super-block's scales are unpacked and its
+// nibbles split once for four dot products (AVX2 arithmetic on the
+// AVX-512VL register file: Y16..Y23 hold the accumulators).
+//
+// GP: SI row, R8 row bytes, R10 blocks per row, R11 activations, R12
+// activation bytes, BX weight block, DX activation block (token 0), CX
+// blocks left; AX, DI, R9, R13 scratch. Frame: 0(SP) eight int16 scales,
+// 16(SP) rows left, 24(SP) output pointer, 32(SP) ldy·4.
+
+// Q4KTOK does one 64-quant chunk (Y0 low nibbles, Y1 high, scales Y2/Y3)
+// for the activation block at tok into int accumulator acc.
+#define Q4KTOK(tok, j, acc) \
+	VPMADDUBSW (4+64*j)tok, Y0, Y4 \
+	VPMADDWD Y2, Y4, Y4 \
+	VPADDD Y4, acc, acc \
+	VPMADDUBSW (36+64*j)tok, Y1, Y5 \
+	VPMADDWD Y3, Y5, Y5 \
+	VPADDD Y5, acc, acc
+
+#define Q4KCHUNK4(j) \
+	VMOVDQU (16+32*j)(BX), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPANDD Y31, Y0, Y0 \
+	VPANDD Y31, Y1, Y1 \
+	VPBROADCASTW (4*j)(SP), Y2 \
+	VPBROADCASTW (2+4*j)(SP), Y3 \
+	Q4KTOK((DX), j, Y16) \
+	Q4KTOK((DX)(R12*1), j, Y17) \
+	Q4KTOK((R13), j, Y18) \
+	Q4KTOK((R13)(R12*1), j, Y19)
+
+// Q4KMINS subtracts dmin·dy·Σ min·bsum for the activation at tok.
+#define Q4KMINS(tok, facc) \
+	VPMADDWD 260tok, Y25, Y0 \
+	VCVTDQ2PS Y0, Y0 \
+	VBROADCASTSS tok, Y1 \
+	VMULPS Y27, Y1, Y1 \
+	VFNMADD231PS Y0, Y1, facc
+
+// Q4KEND adds d·dy·Σ for the activation at tok.
+#define Q4KEND(tok, acc, facc) \
+	VCVTDQ2PS acc, Y0 \
+	VBROADCASTSS tok, Y1 \
+	VMULPS Y26, Y1, Y1 \
+	VFMADD231PS Y0, Y1, facc
+
+#define HSTORE(facc, xfacc, dst) \
+	VEXTRACTF32X4 $1, facc, X0 \
+	VADDPS xfacc, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VMOVSS X0, dst
+
+// func q4_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *float32, ldy int)
+TEXT ·q4_KTile1x4(SB), NOSPLIT, $48-64
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), AX
+	MOVQ AX, 16(SP)
+	MOVQ nb+24(FP), R10
+	MOVQ acts+32(FP), R11
+	MOVQ actBytes+40(FP), R12
+	MOVQ y+48(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ ldy+56(FP), AX
+	SHLQ $2, AX
+	MOVQ AX, 32(SP)
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Y31
+
+q4ktrow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VPXORD Y20, Y20, Y20
+	VPXORD Y21, Y21, Y21
+	VPXORD Y22, Y22, Y22
+	VPXORD Y23, Y23, Y23
+
+q4ktblock:
+	VMOVD (BX), X0
+	VCVTPH2PS X0, X0
+	VBROADCASTSS X0, Y26
+	VMOVSHDUP X0, X1
+	VBROADCASTSS X1, Y27
+
+	// scales → AX, mins → R9 (ggml's utmp unpacking, from memory)
+	MOVL 12(BX), DI
+	SHRL $4, DI
+	ANDL $0x0f0f0f0f, DI
+	MOVL 8(BX), AX
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL AX, DI
+	MOVL 12(BX), R13
+	ANDL $0x0f0f0f0f, R13
+	MOVL 4(BX), AX
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL AX, R13
+	MOVL 8(BX), R9
+	ANDL $0x3f3f3f3f, R9
+	MOVL 4(BX), AX
+	ANDL $0x3f3f3f3f, AX
+	SHLQ $32, R13
+	ORQ R13, AX
+	SHLQ $32, DI
+	ORQ DI, R9
+
+	VMOVQ AX, X0
+	VPMOVZXBW X0, X0
+	VMOVDQU X0, 0(SP)
+	VMOVQ R9, X1
+	VPMOVZXBW X1, X1
+	VPUNPCKLWD X1, X1, X2
+	VPUNPCKHWD X1, X1, X3
+	VINSERTI128 $1, X3, Y2, Y2
+	VMOVDQA32 Y2, Y25
+
+	LEAQ (DX)(R12*2), R13
+	Q4KMINS((DX), Y20)
+	Q4KMINS((DX)(R12*1), Y21)
+	Q4KMINS((R13), Y22)
+	Q4KMINS((R13)(R12*1), Y23)
+
+	VPXORD Y16, Y16, Y16
+	VPXORD Y17, Y17, Y17
+	VPXORD Y18, Y18, Y18
+	VPXORD Y19, Y19, Y19
+	Q4KCHUNK4(0)
+	Q4KCHUNK4(1)
+	Q4KCHUNK4(2)
+	Q4KCHUNK4(3)
+
+	Q4KEND((DX), Y16, Y20)
+	Q4KEND((DX)(R12*1), Y17, Y21)
+	Q4KEND((R13), Y18, Y22)
+	Q4KEND((R13)(R12*1), Y19, Y23)
+
+	ADDQ $144, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ q4ktblock
+
+	MOVQ 24(SP), DI
+	MOVQ 32(SP), AX
+	HSTORE(Y20, X20, (DI))
+	HSTORE(Y21, X21, (DI)(AX*1))
+	LEAQ (DI)(AX*2), R9
+	HSTORE(Y22, X22, (R9))
+	HSTORE(Y23, X23, (R9)(AX*1))
+	ADDQ $4, DI
+	MOVQ DI, 24(SP)
+	ADDQ R8, SI
+	DECQ 16(SP)
+	JNZ q4ktrow
+	VZEROUPPER
+	RET
