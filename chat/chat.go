@@ -57,6 +57,7 @@ const (
 	KindGo
 )
 
+// String names the kind ("jinja" or "go").
 func (k Kind) String() string {
 	if k == KindGo {
 		return "go"

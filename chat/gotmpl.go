@@ -49,6 +49,7 @@ func goFuncs(now func() time.Time) template.FuncMap {
 // goPropType is a JSON-schema "type": one name or a list of names.
 type goPropType []string
 
+// MarshalJSON writes a single type as a string, as Ollama does.
 func (t goPropType) MarshalJSON() ([]byte, error) {
 	if len(t) == 1 {
 		return json.Marshal(t[0])
@@ -56,6 +57,7 @@ func (t goPropType) MarshalJSON() ([]byte, error) {
 	return json.Marshal([]string(t))
 }
 
+// UnmarshalJSON accepts a string or a list of strings.
 func (t *goPropType) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {

@@ -17,6 +17,7 @@ type Error struct {
 	Line int // 1-based template line, 0 when unknown
 }
 
+// Error formats the error as Python prints it: "Kind: message".
 func (e *Error) Error() string { return e.Kind + ": " + e.Msg }
 
 func syntaxErr(line int, format string, args ...any) *Error {
