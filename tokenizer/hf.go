@@ -35,6 +35,11 @@ func HFMetadata(dir string) ([]gguf.KV, error) {
 	if err := h.readJSON("tokenizer.json", &h.tokJSON); err != nil {
 		return nil, err
 	}
+	if h.tokJSON != nil && h.tokJSON.Model.Type == "BPE" {
+		if err := json.Unmarshal(h.tokJSON.Model.RawVocab, &h.tokJSON.Model.Vocab); err != nil {
+			return nil, fmt.Errorf("%s: tokenizer.json model.vocab: %w", dir, err)
+		}
+	}
 	spPath := filepath.Join(dir, "tokenizer.model")
 	_, spErr := os.Stat(spPath)
 	switch {
@@ -75,7 +80,9 @@ type hfTokenizerJSON struct {
 	Decoder      json.RawMessage `json:"decoder"`
 	Model        struct {
 		Type         string           `json:"type"`
-		Vocab        map[string]int64 `json:"vocab"`
+		RawVocab     json.RawMessage  `json:"vocab"`
+		Vocab        map[string]int64 `json:"-"` // decoded for BPE models only
+		UnkToken     json.RawMessage  `json:"unk_token"`
 		Merges       json.RawMessage  `json:"merges"`
 		ByteFallback bool             `json:"byte_fallback"`
 		IgnoreMerges bool             `json:"ignore_merges"`
@@ -808,7 +815,7 @@ func (h *hfReader) llamaHF() ([]gguf.KV, error) {
 		tokens[id], types[id], present[id] = s, int32(ty), true
 	}
 	var unk string
-	_ = json.Unmarshal(h.tokJSONModelField("unk_token"), &unk)
+	_ = json.Unmarshal(tj.Model.UnkToken, &unk)
 	if id, ok := tj.Model.Vocab[unk]; ok && unk != "" {
 		types[id] = int32(TypeUnknown)
 	}
@@ -871,21 +878,6 @@ func (h *hfReader) llamaHF() ([]gguf.KV, error) {
 		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Type: gguf.TypeBool, Value: false})
 	}
 	return kvs, nil
-}
-
-// tokJSONModelField re-reads one raw field of tokenizer.json's model.
-func (h *hfReader) tokJSONModelField(name string) json.RawMessage {
-	data, err := os.ReadFile(filepath.Join(h.dir, "tokenizer.json"))
-	if err != nil {
-		return nil
-	}
-	var v struct {
-		Model map[string]json.RawMessage `json:"model"`
-	}
-	if json.Unmarshal(data, &v) != nil {
-		return nil
-	}
-	return v.Model[name]
 }
 
 // spacePrefixFromJSON tells whether a SentencePiece-style tokenizer.json

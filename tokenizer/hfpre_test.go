@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/testdata"
@@ -115,5 +116,39 @@ func TestHFAddedTokenStrip(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(g.IDs[i]) {
 			t.Errorf("%q:\n got  %v\n want %v", text, got, g.IDs[i])
 		}
+	}
+}
+
+// TestHFFolderChoice: a tokenizer.model is used when tokenizer.json is not
+// byte-level BPE (here a Unigram one), and unsupported files give errors
+// naming the problem.
+func TestHFFolderChoice(t *testing.T) {
+	model, err := os.ReadFile(testdata.Path(t, "oracle", "llama2", "tokenizer.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	unigram := `{"model": {"type": "Unigram", "vocab": [["<unk>", 0.0], ["a", -1.5]], "unk_id": 0}, "added_tokens": []}`
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(unigram), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok := hfTokenizer(t, dir)
+	if tok.Kind() != KindSPM || tok.VocabSize() != 512 {
+		t.Fatalf("kind %v, %d tokens", tok.Kind(), tok.VocabSize())
+	}
+	if err := os.Remove(filepath.Join(dir, "tokenizer.model")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := HFMetadata(dir); err == nil || !strings.Contains(err.Error(), "Unigram") {
+		t.Errorf("unigram tokenizer.json alone: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"model": {"type": "BPE", "vocab": 7}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := HFMetadata(dir); err == nil || !strings.Contains(err.Error(), "model.vocab") {
+		t.Errorf("bad vocab: %v", err)
 	}
 }
