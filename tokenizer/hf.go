@@ -240,7 +240,22 @@ func (h *hfReader) gpt2() ([]gguf.KV, error) {
 		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.merges", Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeString, Values: merges}})
 	}
 	kvs = append(kvs, sv.kvs()...)
+	// llama.cpp turns BOS on for the Llama 3 family (and Tekken, Chameleon)
+	// when the file says nothing; Hugging Face adds BOS only through the
+	// post-processor or add_bos_token. Say so explicitly when they differ.
+	if preImpliesAddBOS(pre) && !sv.hasAdd("bos") {
+		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.add_bos_token", Type: gguf.TypeBool, Value: false})
+	}
 	return kvs, nil
+}
+
+func (s *specialVocab) hasAdd(typ string) bool {
+	for _, e := range s.add {
+		if e.typ == typ {
+			return true
+		}
+	}
+	return false
 }
 
 func strKV(k, v string) gguf.KV { return gguf.KV{Key: k, Type: gguf.TypeString, Value: v} }

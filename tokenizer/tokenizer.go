@@ -266,11 +266,8 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 
 	if t.kind == KindBPE {
 		t.ignoreMerges = preImpliesIgnoreMerges(t.pre)
+		t.addBOS = preImpliesAddBOS(t.pre)
 		switch t.pre {
-		case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "tekken":
-			t.addBOS = true
-		case "chameleon":
-			t.addBOS = true
 		case "glm4", "chatglm-bpe":
 			t.bos = noToken
 		}
@@ -405,6 +402,11 @@ func preImpliesIgnoreMerges(pre string) bool {
 		return true
 	}
 	return false
+}
+
+// preImpliesAddBOS is llama.cpp's default add_bos for byte-level BPE.
+func preImpliesAddBOS(pre string) bool {
+	return preImpliesIgnoreMerges(pre) || pre == "chameleon"
 }
 
 // findEOG follows llama.cpp: end-of-turn tokens are recognised by their text
