@@ -155,7 +155,8 @@ func (nb *numBounds) prefixOK(g *frame) bool {
 	step := nb.step()
 	switch g.st {
 	case 1:
-		return nb.signed(neg, ratZero, nb.limit())
+		// Only when some value below zero is allowed (no pointless "-0").
+		return nb.signed(neg, step, nb.limit())
 	case 2:
 		if nb.integer {
 			return nb.signed(neg, ratZero, ratZero)

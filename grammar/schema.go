@@ -35,7 +35,7 @@ const (
 	maxWS        = 20  // whitespace bytes at any one position
 	maxIntDigits = 16  // digits before the decimal point
 	maxFracDigit = 16  // digits after it
-	maxExpDigits = 3   // exponent digits
+	maxExpDigits = 2   // exponent digits
 	maxDepth     = 200 // frames (nesting) at run time
 	unbounded    = math.MaxInt32
 )
@@ -113,7 +113,8 @@ func Compile(format []byte) (*Grammar, error) {
 	}
 	if string(format) == "json" || string(format) == `"json"` {
 		c := newCompiler(nil)
-		obj := &node{kind: kObject, additional: c.anyValue(), extraOK: true}
+		obj := c.mustNode(kObject)
+		obj.additional, obj.extraOK = c.anyValue(), true
 		return c.finish(obj)
 	}
 	if len(format) == 0 {
