@@ -585,23 +585,23 @@ func TestMasked(t *testing.T) {
 	for _, c := range []struct{ prefix, next string }{
 		{``, `[`},
 		{``, `EOG`},
-		{`{`, `}`},                      // required keys missing
-		{`{"`, `b`},                     // unknown key
-		{`{"`, `age`},                   // required "name" comes first
-		{`{"name":`, `1`},               // wrong type
-		{`{"name":"abc`, `d`},           // maxLength 3
-		{`{"name":"ab","age":`, `-`},    // minimum 0
-		{`{"name":"ab","age":1`, `.`},   // integer
-		{`{"name":"ab","age":12`, `1`},  // 121 > 120
-		{`{"name":"ab","age":0`, `0`},   // no leading zeros
-		{`{"name":"ab","age":2}`, `,`},  // complete
+		{`{`, `}`},                     // required keys missing
+		{`{"`, `b`},                    // unknown key
+		{`{"`, `age`},                  // required "name" comes first
+		{`{"name":`, `1`},              // wrong type
+		{`{"name":"abc`, `d`},          // maxLength 3
+		{`{"name":"ab","age":`, `-`},   // minimum 0
+		{`{"name":"ab","age":1`, `.`},  // integer
+		{`{"name":"ab","age":12`, `1`}, // 121 > 120
+		{`{"name":"ab","age":0`, `0`},  // no leading zeros
+		{`{"name":"ab","age":2}`, `,`}, // complete
 		{`{"name":"ab","age":2,"tags":["x","x"`, `,`}, // maxItems
 		{`{"name":"ab","age":2,"tags":["`, `z`},       // enum
 		{`{"name":"ab","age":2`, `EOG`},
 		{`{"name":"ab","age":2,"tags":[]`, `,`}, // nothing left to write
-		{`{"name":"a\`, `x`},                   // bad escape
-		{`{"name":"a\u`, `d`},                  // no surrogate escapes
-		{`{"name":"` + "\xc3", `a`},            // broken UTF-8
+		{`{"name":"a\`, `x`},                    // bad escape
+		{`{"name":"a\u`, `d`},                   // no surrogate escapes
+		{`{"name":"` + "\xc3", `a`},             // broken UTF-8
 	} {
 		rejects(t, person, c.prefix, c.next)
 	}
