@@ -84,6 +84,8 @@ func installFast() {
 	if cpu.AVX512 {
 		table[quant.Q4_K].matmul = rowTiledMatMul(table[quant.Q4_K], q4_KTile1x4, 256)
 		fastPaths[quant.Q4_K] += "+avx512tile"
+		table[quant.Q6_K].matmul = rowTiledMatMul(table[quant.Q6_K], q6_KTile1x4, 256)
+		fastPaths[quant.Q6_K] += "+avx512tile"
 	}
 }
 
@@ -178,3 +180,6 @@ func rowTiledMatMul(k *kernel, tile func(w *byte, rowBytes, rows, nb int, acts *
 		}
 	}
 }
+
+//go:noescape
+func q6_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *float32, ldy int)

@@ -163,3 +163,141 @@ q4ktblock:
 	JNZ q4ktrow
 	VZEROUPPER
 	RET
+
+// Q6_K × Q8_K prompt tile: one row × four activations, registers as in the
+// Q4_K tile; Y11..Y15 hold the bit masks. Frame: 0(SP) sixteen int16
+// scales, 32(SP) rows left, 40(SP) output pointer, 48(SP) ldy·4.
+
+#define Q6KTOK(q, addr, acc) \
+	VPMADDUBSW addr, q, Y4 \
+	VPMADDWD Y3, Y4, Y4 \
+	VPADDD Y4, acc, acc
+
+#define Q6KTPART(q, ao, so) \
+	VPBROADCASTW (so)(SP), X3 \
+	VPBROADCASTW (2+so)(SP), X4 \
+	VINSERTI128 $1, X4, Y3, Y3 \
+	Q6KTOK(q, ao(DX), Y16) \
+	Q6KTOK(q, ao(DX)(R12*1), Y17) \
+	Q6KTOK(q, ao(R13), Y18) \
+	Q6KTOK(q, ao(R13)(R12*1), Y19)
+
+#define Q6KTHALF(h) \
+	VMOVDQU (64*h)(BX), Y1 \
+	VMOVDQU (64*h+32)(BX), Y2 \
+	VMOVDQU (128+32*h)(BX), Y7 \
+	VPAND Y15, Y1, Y9 \
+	VPAND Y14, Y7, Y10 \
+	VPSLLW $4, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KTPART(Y9, (4+128*h), 16*h) \
+	VPAND Y15, Y2, Y9 \
+	VPAND Y13, Y7, Y10 \
+	VPSLLW $2, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KTPART(Y9, (36+128*h), 16*h+4) \
+	VPSRLW $4, Y1, Y9 \
+	VPAND Y15, Y9, Y9 \
+	VPAND Y12, Y7, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KTPART(Y9, (68+128*h), 16*h+8) \
+	VPSRLW $4, Y2, Y9 \
+	VPAND Y15, Y9, Y9 \
+	VPAND Y11, Y7, Y10 \
+	VPSRLW $2, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KTPART(Y9, (100+128*h), 16*h+12)
+
+// Q6KBIAS starts acc at -32·Σ scale·bsum for the activation at tok
+// (Y8 = the sixteen int16 scales).
+#define Q6KBIAS(tok, acc) \
+	VPMADDWD 260tok, Y8, Y4 \
+	VPSLLD $5, Y4, Y4 \
+	VPXORD acc, acc, acc \
+	VPSUBD Y4, acc, acc
+
+#define Q6KEND(tok, acc, facc) \
+	VCVTDQ2PS acc, Y0 \
+	VBROADCASTSS tok, Y1 \
+	VMULPS Y26, Y1, Y1 \
+	VFMADD231PS Y0, Y1, facc
+
+// func q6_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *float32, ldy int)
+TEXT ·q6_KTile1x4(SB), NOSPLIT, $64-64
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), AX
+	MOVQ AX, 32(SP)
+	MOVQ nb+24(FP), R10
+	MOVQ acts+32(FP), R11
+	MOVQ actBytes+40(FP), R12
+	MOVQ y+48(FP), AX
+	MOVQ AX, 40(SP)
+	MOVQ ldy+56(FP), AX
+	SHLQ $2, AX
+	MOVQ AX, 48(SP)
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x03030303, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x0C0C0C0C, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x30303030, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0xC0C0C0C0, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+
+q6ktrow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VPXORD Y20, Y20, Y20
+	VPXORD Y21, Y21, Y21
+	VPXORD Y22, Y22, Y22
+	VPXORD Y23, Y23, Y23
+
+q6ktblock:
+	MOVWLZX 208(BX), AX
+	VMOVD AX, X0
+	VCVTPH2PS X0, X0
+	VBROADCASTSS X0, Y26
+	VPMOVSXBW 192(BX), Y8
+	VMOVDQU Y8, 0(SP)
+	LEAQ (DX)(R12*2), R13
+	Q6KBIAS((DX), Y16)
+	Q6KBIAS((DX)(R12*1), Y17)
+	Q6KBIAS((R13), Y18)
+	Q6KBIAS((R13)(R12*1), Y19)
+
+	Q6KTHALF(0)
+	Q6KTHALF(1)
+
+	Q6KEND((DX), Y16, Y20)
+	Q6KEND((DX)(R12*1), Y17, Y21)
+	Q6KEND((R13), Y18, Y22)
+	Q6KEND((R13)(R12*1), Y19, Y23)
+
+	ADDQ $210, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ q6ktblock
+
+	MOVQ 40(SP), DI
+	MOVQ 48(SP), AX
+	HSTORE(Y20, X20, (DI))
+	HSTORE(Y21, X21, (DI)(AX*1))
+	LEAQ (DI)(AX*2), R9
+	HSTORE(Y22, X22, (R9))
+	HSTORE(Y23, X23, (R9)(AX*1))
+	ADDQ $4, DI
+	MOVQ DI, 40(SP)
+	ADDQ R8, SI
+	DECQ 32(SP)
+	JNZ q6ktrow
+	VZEROUPPER
+	RET
