@@ -68,7 +68,7 @@ func (h *spmHeap) pop() spmBigram {
 	return top
 }
 
-// normalizeSPM applies sentencepiece's whitespace rules for vocabularies
+// normalizeExtraWhitespace applies sentencepiece's whitespace rules for vocabularies
 // read from a tokenizer.model with remove_extra_whitespaces: leading and
 // trailing spaces are dropped and runs of spaces become one.
 func normalizeExtraWhitespace(text string) string {
