@@ -150,3 +150,55 @@ func TestSentencePieceStyleTokenizerJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestHFRandomStrings compares with Hugging Face tokenizers on random
+// strings drawn from a pool of scripts, whitespace kinds, digits,
+// contractions, punctuation and special tokens (testdata/hf_random_*.json).
+func TestHFRandomStrings(t *testing.T) {
+	type golden struct {
+		Texts []string  `json:"texts"`
+		IDs   [][]int32 `json:"ids"`
+	}
+	check := func(t *testing.T, tok *Tokenizer, g golden) {
+		if len(g.Texts) == 0 || len(g.Texts) != len(g.IDs) {
+			t.Fatalf("golden: %d texts, %d results", len(g.Texts), len(g.IDs))
+		}
+		bad := 0
+		for i, s := range g.Texts {
+			got, err := tok.Encode(s, false, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(g.IDs[i]) {
+				if bad++; bad <= 5 {
+					t.Errorf("%q:\n got  %v\n want %v", s, got, g.IDs[i])
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%d of %d differ", bad, len(g.Texts))
+		}
+	}
+	t.Run("llama3", func(t *testing.T) {
+		var g golden
+		readJSONFile(t, filepath.Join("testdata", "hf_random_llama3.json"), &g)
+		check(t, hfTokenizer(t, testdata.Path(t, "tokenizers", "llama3")), g)
+	})
+	t.Run("llama2-tokenizer.json", func(t *testing.T) {
+		var g golden
+		readJSONFile(t, filepath.Join("testdata", "hf_random_llama2_json.json"), &g)
+		m, err := ReadSPModel(testdata.Path(t, "tokenizers", "llama2", "tokenizer.model"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := llamaTokenizerJSON(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		check(t, hfTokenizer(t, dir), g)
+	})
+}
