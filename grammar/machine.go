@@ -65,13 +65,22 @@ func (s *stepper) clone(f *frame) *frame {
 
 func isWS(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
-// ws consumes a whitespace byte at a position that allows it.
-func (s *stepper) ws(f *frame, out []*frame) []*frame {
-	if f.ws >= maxWS {
+// ws consumes whitespace byte c at a position that allows it. A run holds
+// at most maxWS bytes and maxNewlines line breaks (enough for indented
+// output), so a model cannot pad forever. f.ws packs both counts.
+func (s *stepper) ws(f *frame, c byte, out []*frame) []*frame {
+	n, nl := f.ws&0x1f, f.ws>>5
+	if n >= maxWS {
 		return out
 	}
+	if c == '\n' || c == '\r' {
+		if nl >= maxNewlines {
+			return out
+		}
+		nl++
+	}
 	g := s.clone(f)
-	g.ws++
+	g.ws = (n + 1) | nl<<5
 	return append(out, g)
 }
 
@@ -119,7 +128,7 @@ func (s *stepper) feed(f *frame, c byte, out []*frame) []*frame {
 	switch n.kind {
 	case kRoot:
 		if isWS(c) {
-			return s.ws(f, out)
+			return s.ws(f, c, out)
 		}
 		if f.st == 0 {
 			g := s.clone(f)
@@ -187,7 +196,7 @@ func (s *stepper) feed(f *frame, c byte, out []*frame) []*frame {
 			return append(out, g)
 		case 1, 4: // after '[' or ','
 			if isWS(c) {
-				return s.ws(f, out)
+				return s.ws(f, c, out)
 			}
 			if c == ']' && f.st == 1 && n.minItems == 0 {
 				return append(out, s.done(f.parent))
@@ -200,7 +209,7 @@ func (s *stepper) feed(f *frame, c byte, out []*frame) []*frame {
 			return s.push(g, n.items, c, out)
 		case 3: // after an item
 			if isWS(c) {
-				return s.ws(f, out)
+				return s.ws(f, c, out)
 			}
 			if c == ',' && f.a < n.maxItems && n.items.sat {
 				g := s.clone(f)
@@ -230,7 +239,7 @@ func (s *stepper) object(f *frame, c byte, out []*frame) []*frame {
 		return append(out, g)
 	case oOpen, oComma, oAfterValue:
 		if isWS(c) {
-			return s.ws(f, out)
+			return s.ws(f, c, out)
 		}
 		switch {
 		case c == '"' && f.st != oAfterValue && keyAvailable(n, f.a):
@@ -289,7 +298,7 @@ func (s *stepper) object(f *frame, c byte, out []*frame) []*frame {
 		return append(out, g)
 	case oAfterKey:
 		if isWS(c) {
-			return s.ws(f, out)
+			return s.ws(f, c, out)
 		}
 		if c != ':' {
 			return out
@@ -299,7 +308,7 @@ func (s *stepper) object(f *frame, c byte, out []*frame) []*frame {
 		return append(out, g)
 	case oColon:
 		if isWS(c) {
-			return s.ws(f, out)
+			return s.ws(f, c, out)
 		}
 		v := n.additional
 		if f.c >= 0 {

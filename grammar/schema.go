@@ -32,7 +32,8 @@ const (
 
 // Generation limits that keep decoding from looping forever on filler.
 const (
-	maxWS        = 20  // whitespace bytes at any one position
+	maxWS        = 20  // whitespace bytes at any one position (< 32)
+	maxNewlines  = 2   // line breaks (\n or \r) in one whitespace run
 	maxIntDigits = 16  // digits before the decimal point
 	maxFracDigit = 16  // digits after it
 	maxExpDigits = 2   // exponent digits
