@@ -78,7 +78,13 @@ tokenizer.json / tokenizer.model / llama2.c tokenizer .bin.`,
 				for i, id := range ids {
 					list[i] = tokenJSON{ID: id, Piece: tok.Piece(id, true), Token: tok.Token(id), Type: tokenTypeNames[tok.Type(id)]}
 				}
-				return printJSON(out, map[string]any{"count": len(ids), "ids": ids, "tokens": list})
+				return printJSON(out, map[string]any{
+					"tokenizer": map[string]any{
+						"model": tok.Kind().String(), "pre": tok.Pre(), "vocab_size": tok.VocabSize(),
+						"add_bos": tok.AddBOS(), "add_eos": tok.AddEOS(), "bos": tok.BOS(), "eos": tok.EOS(),
+					},
+					"count": len(ids), "ids": ids, "tokens": list,
+				})
 			case idsOnly:
 				parts := make([]string, len(ids))
 				for i, id := range ids {
