@@ -675,6 +675,14 @@ func getattr(obj Value, name string) (Value, error) {
 			return m, nil
 		}
 	case *List:
+		if x.group && len(x.Items) == 2 {
+			switch name {
+			case "grouper":
+				return x.Items[0], nil
+			case "list":
+				return x.Items[1], nil
+			}
+		}
 		if m := listMethod(x, name); m != nil {
 			return m, nil
 		}

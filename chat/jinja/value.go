@@ -47,6 +47,7 @@ type List struct {
 	Iter  string
 
 	consumed bool
+	group    bool     // a groupby result: also answers .grouper and .list
 	err      error    // a generator's deferred error, raised when it is consumed
 	rng      [3]int64 // start, stop, step of a range, for repr
 }

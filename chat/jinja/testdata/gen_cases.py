@@ -181,6 +181,14 @@ if __name__ == "__main__":
         "{{ n | truncate(5) }}",
         "{{ [] | max }}|{{ l | max }}",
         "{{ d | batch(2) | list }}|{{ d | items | list }}",
+        # Rarer filters.
+        "{% for g in messages | groupby('role') %}{{ g.grouper }}:{{ g.list | length }};{% endfor %}|{% for k, items in [{'a': 'X'}, {'a': 'x'}, {'a': 'y'}] | groupby('a') %}{{ k }}={{ items | length }};{% endfor %}",
+        "{{ [1,2,3,4,5] | slice(3) | list }}|{{ [1,2,3,4] | slice(3, 0) | list }}",
+        "{{ 'a long line of words that goes on' | wordwrap(10) }}|{{ 'abcdefghijklmnop' | wordwrap(5) }}",
+        "{{ 'a b/c?d=é' | urlencode }}|{{ {'q': 'a b', 'n': 1} | urlencode }}",
+        "{{ 1 | filesizeformat }}|{{ 999 | filesizeformat }}|{{ 123456 | filesizeformat }}|{{ 1048576 | filesizeformat(true) }}",
+        "{{ {'class': 'x<y', 'id': none, 'data': 1} | xmlattr }}",
+        "{{ 'see http://x.org now' | urlize }}",
         # Scoping, loops, macros, string formatting, numbers, JSON.
         "{% set x = 1 %}{% for i in range(2) %}{{ x }}{% set x = x + 1 %}{{ x }}{% endfor %}{{ x }}",
         "{% set x = 1 %}{% for i in range(2) %}{% if i %}{{ x }}{% endif %}{% set x = 5 %}{% endfor %}{{ x }}",
