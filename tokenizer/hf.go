@@ -757,6 +757,28 @@ func (h *hfReader) spModelKVs(sp *SPModel, path string) ([]gguf.KV, error) {
 			scores[id], tokens[id] = -1000, content
 		}
 	}
+	// Added tokens only tokenizer.json knows (ids past the sentencepiece
+	// vocabulary that would otherwise stay [PAD] slots), as llama.cpp's
+	// Phi-3 converter reads them.
+	if h.tokJSON != nil {
+		for _, a := range h.tokJSON.AddedTokens {
+			id := int64(a.ID)
+			if id < 0 || id >= n || types[id] != int32(TypeUnused) || id < int64(len(sp.Pieces)) {
+				continue
+			}
+			types[id] = int32(TypeUserDefined)
+			if a.Special || looksSpecial(a.Content) {
+				types[id] = int32(TypeControl)
+			}
+			scores[id], tokens[id] = -1000, a.Content
+			if a.LStrip {
+				lstrip = append(lstrip, a.ID)
+			}
+			if a.RStrip {
+				rstrip = append(rstrip, a.ID)
+			}
+		}
+	}
 	kvs := []gguf.KV{
 		strKV("tokenizer.ggml.model", "llama"),
 		strKV("tokenizer.ggml.pre", "default"),

@@ -152,3 +152,50 @@ func TestHFFolderChoice(t *testing.T) {
 		t.Errorf("bad vocab: %v", err)
 	}
 }
+
+// TestSentencePieceAddedTokens: tokens added past a tokenizer.model's
+// vocabulary (tokenizer_config.json's added_tokens_decoder or
+// tokenizer.json's added_tokens) become control / user-defined tokens, and
+// ids below config.json's vocab_size that nothing names are [PAD] tokens.
+func TestSentencePieceAddedTokens(t *testing.T) {
+	model, err := os.ReadFile(testdata.Path(t, "oracle", "llama2", "tokenizer.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"config.json":           `{"vocab_size": 516, "bos_token_id": 1, "eos_token_id": 2}`,
+		"tokenizer_config.json": `{"add_bos_token": true, "added_tokens_decoder": {"512": {"content": "<|im_start|>", "special": true}, "513": {"content": "<tool>", "special": false, "rstrip": true}}}`,
+		"tokenizer.json":        `{"model": {"type": "Unigram", "vocab": []}, "added_tokens": [{"id": 514, "content": "<|im_end|>", "special": true}]}`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok := hfTokenizer(t, dir)
+	if tok.VocabSize() != 516 || tok.Token(515) != "[PAD515]" || tok.Type(515) != TypeUnused {
+		t.Fatalf("vocab %d, last %q type %d", tok.VocabSize(), tok.Token(515), tok.Type(515))
+	}
+	if tok.Type(512) != TypeControl || tok.Type(513) != TypeUserDefined || tok.Type(514) != TypeControl {
+		t.Fatalf("types %d %d %d", tok.Type(512), tok.Type(513), tok.Type(514))
+	}
+	ids, err := tok.Encode("<|im_start|>hi<tool>  x<|im_end|>", true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids[0] != 1 || ids[1] != 512 || ids[len(ids)-1] != 514 {
+		t.Fatalf("ids %v", ids)
+	}
+	// <tool> swallows the spaces after it (rstrip).
+	noSpace, _ := tok.Encode("<|im_start|>hi<tool>x<|im_end|>", true, true)
+	if fmt.Sprint(ids) != fmt.Sprint(noSpace) {
+		t.Errorf("rstrip: %v vs %v", ids, noSpace)
+	}
+	if !tok.EOG(514) {
+		t.Errorf("<|im_end|> is not end-of-generation")
+	}
+}
