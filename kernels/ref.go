@@ -40,14 +40,14 @@ func dotBF16Ref(n int, w, a []byte) float32 {
 func dotQ4_0Ref(n int, w, a []byte) float32 {
 	var s float32
 	for b := 0; b < n/32; b++ {
-		x := w[b*18 : b*18+18]
-		y := a[b*34 : b*34+34]
+		x := (*[18]byte)(w[b*18:])
+		y := (*[34]byte)(a[b*34:])
 		var sumi int32
 		for j := 0; j < 16; j++ {
 			sumi += (int32(x[2+j]&15) - 8) * int32(int8(y[2+j]))
 			sumi += (int32(x[2+j]>>4) - 8) * int32(int8(y[18+j]))
 		}
-		s += f16at(x) * f16at(y) * float32(sumi)
+		s += f16at(x[:]) * f16at(y[:]) * float32(sumi)
 	}
 	return s
 }
@@ -106,13 +106,13 @@ func dotQ5_1Ref(n int, w, a []byte) float32 {
 func dotQ8_0Ref(n int, w, a []byte) float32 {
 	var s float32
 	for b := 0; b < n/32; b++ {
-		x := w[b*34 : b*34+34]
-		y := a[b*34 : b*34+34]
+		x := (*[34]byte)(w[b*34:])
+		y := (*[34]byte)(a[b*34:])
 		var sumi int32
-		for j := 0; j < 32; j++ {
-			sumi += int32(int8(x[2+j])) * int32(int8(y[2+j]))
+		for j := 2; j < 34; j++ {
+			sumi += int32(int8(x[j])) * int32(int8(y[j]))
 		}
-		s += f16at(x) * f16at(y) * float32(sumi)
+		s += f16at(x[:]) * f16at(y[:]) * float32(sumi)
 	}
 	return s
 }
@@ -151,29 +151,26 @@ func scaleMinK4(j int, q []byte) (sc, m int32) {
 func dotQ4KRef(n int, w, a []byte) float32 {
 	var s float32
 	for b := 0; b < n/256; b++ {
-		x := w[b*144 : b*144+144]
-		y := a[b*q8KBytes : b*q8KBytes+q8KBytes]
-		sc := x[4:16]
-		qs := x[16:]
+		x := (*[144]byte)(w[b*144:])
+		y := (*[q8KBytes]byte)(a[b*q8KBytes:])
 		var sumi, summ int32
-		for sub := 0; sub < 8; sub++ {
-			scale, min := scaleMinK4(sub, sc)
-			summ += min * (q8Kbsum(y, 2*sub) + q8Kbsum(y, 2*sub+1))
-			q := qs[32*(sub/2):]
-			var si int32
-			if sub&1 == 0 {
-				for l := 0; l < 32; l++ {
-					si += int32(q[l]&15) * q8Kq(y, 32*sub+l)
-				}
-			} else {
-				for l := 0; l < 32; l++ {
-					si += int32(q[l]>>4) * q8Kq(y, 32*sub+l)
-				}
+		for j := 0; j < 4; j++ {
+			q := (*[32]byte)(x[16+32*j:])
+			lo := (*[32]byte)(y[4+64*j:])
+			hi := (*[32]byte)(y[36+64*j:])
+			var s0, s1 int32
+			for l := 0; l < 32; l++ {
+				v := q[l]
+				s0 += int32(v&15) * int32(int8(lo[l]))
+				s1 += int32(v>>4) * int32(int8(hi[l]))
 			}
-			sumi += scale * si
+			sc0, m0 := scaleMinK4(2*j, x[4:16])
+			sc1, m1 := scaleMinK4(2*j+1, x[4:16])
+			sumi += sc0*s0 + sc1*s1
+			summ += m0*(q8Kbsum(y[:], 4*j)+q8Kbsum(y[:], 4*j+1)) + m1*(q8Kbsum(y[:], 4*j+2)+q8Kbsum(y[:], 4*j+3))
 		}
-		d := q8Kd(y)
-		s += f16at(x)*d*float32(sumi) - f16at(x[2:])*d*float32(summ)
+		d := q8Kd(y[:])
+		s += f16at(x[:])*d*float32(sumi) - f16at(x[2:])*d*float32(summ)
 	}
 	return s
 }
@@ -211,36 +208,29 @@ func dotQ5KRef(n int, w, a []byte) float32 {
 func dotQ6KRef(n int, w, a []byte) float32 {
 	var s float32
 	for b := 0; b < n/256; b++ {
-		x := w[b*210 : b*210+210]
-		y := a[b*q8KBytes : b*q8KBytes+q8KBytes]
+		x := (*[210]byte)(w[b*210:])
+		y := (*[q8KBytes]byte)(a[b*q8KBytes:])
 		var sumi int32
 		for h := 0; h < 2; h++ {
-			ql := x[64*h:]
-			qh := x[128+32*h:]
-			sc := x[192+8*h:]
-			base := 128 * h
-			for part := 0; part < 4; part++ {
-				for half := 0; half < 2; half++ {
-					var si int32
-					for l := 16 * half; l < 16*half+16; l++ {
-						var v int32
-						switch part {
-						case 0:
-							v = int32(ql[l]&15 | (qh[l]&3)<<4)
-						case 1:
-							v = int32(ql[l+32]&15 | ((qh[l]>>2)&3)<<4)
-						case 2:
-							v = int32(ql[l]>>4 | ((qh[l]>>4)&3)<<4)
-						case 3:
-							v = int32(ql[l+32]>>4 | ((qh[l]>>6)&3)<<4)
-						}
-						si += (v - 32) * q8Kq(y, base+32*part+l)
-					}
-					sumi += int32(int8(sc[half+2*part])) * si
+			ql := (*[64]byte)(x[64*h:])
+			qh := (*[32]byte)(x[128+32*h:])
+			sc := (*[8]byte)(x[192+8*h:])
+			q8 := (*[128]byte)(y[4+128*h:])
+			for half := 0; half < 2; half++ {
+				var s0, s1, s2, s3 int32
+				for l := 16 * half; l < 16*half+16; l++ {
+					hb := qh[l]
+					lo, hi := ql[l], ql[l+32]
+					s0 += (int32(lo&15|(hb&3)<<4) - 32) * int32(int8(q8[l]))
+					s1 += (int32(hi&15|(hb>>2&3)<<4) - 32) * int32(int8(q8[l+32]))
+					s2 += (int32(lo>>4|(hb>>4&3)<<4) - 32) * int32(int8(q8[l+64]))
+					s3 += (int32(hi>>4|(hb>>6)<<4) - 32) * int32(int8(q8[l+96]))
 				}
+				sumi += int32(int8(sc[half]))*s0 + int32(int8(sc[half+2]))*s1 +
+					int32(int8(sc[half+4]))*s2 + int32(int8(sc[half+6]))*s3
 			}
 		}
-		s += f16at(x[208:]) * q8Kd(y) * float32(sumi)
+		s += f16at(x[208:]) * q8Kd(y[:]) * float32(sumi)
 	}
 	return s
 }
