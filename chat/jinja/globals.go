@@ -249,16 +249,32 @@ func Strftime(t time.Time, f string) string {
 		case 'G':
 			y, _ := t.ISOWeek()
 			b.WriteString(strconv.Itoa(y))
-		case 'Z':
-			name, _ := t.Zone()
-			b.WriteString(name)
-		case 'z':
-			_, off := t.Zone()
-			sign := '+'
-			if off < 0 {
-				sign, off = '-', -off
+		case 'Z', 'z':
+			// strftime_now formats a naive datetime.now(): no zone.
+		case 'P':
+			if t.Hour() < 12 {
+				b.WriteString("am")
+			} else {
+				b.WriteString("pm")
 			}
-			fmt.Fprintf(&b, "%c%02d%02d", sign, off/3600, off/60%60)
+		case 'k', 'l':
+			h := t.Hour()
+			if f[i] == 'l' {
+				h %= 12
+				if h == 0 {
+					h = 12
+				}
+			}
+			s := strconv.Itoa(h)
+			if pad && len(s) < 2 {
+				s = " " + s
+			}
+			b.WriteString(s)
+		case 'C':
+			num(t.Year()/100, 2)
+		case 'g':
+			y, _ := t.ISOWeek()
+			num(y%100, 2)
 		case 'c':
 			b.WriteString(Strftime(t, "%a %b %e %H:%M:%S %Y"))
 		case 'x':

@@ -181,6 +181,7 @@ if __name__ == "__main__":
         "{{ n | truncate(5) }}",
         "{{ [] | max }}|{{ l | max }}",
         "{{ d | batch(2) | list }}|{{ d | items | list }}",
+        "{{ strftime_now('%c|%x|%X|%Z|%z|%P|%k|%l|%C|%g|%G|%V|%U|%W|%u|%w|%y|%e|%D|%F|%T|%R|%%|%-m/%-d/%Y|%-I%p') }}",
         # Rarer filters.
         "{% for g in messages | groupby('role') %}{{ g.grouper }}:{{ g.list | length }};{% endfor %}|{% for k, items in [{'a': 'X'}, {'a': 'x'}, {'a': 'y'}] | groupby('a') %}{{ k }}={{ items | length }};{% endfor %}",
         "{{ [1,2,3,4,5] | slice(3) | list }}|{{ [1,2,3,4] | slice(3, 0) | list }}",
