@@ -140,8 +140,14 @@ func init() {
 			return items[0], nil
 		},
 		"last": func(r *renderer, v Value, args []Value, kw *Dict) (Value, error) {
-			if l, ok := v.(*List); ok && l.isIterator() {
-				return nil, typeErr("'%s' object is not reversible", l.Iter)
+			switch x := v.(type) {
+			case *List:
+				if x.isIterator() {
+					return nil, typeErr("'%s' object is not reversible", x.Iter)
+				}
+			case string, *Dict, Undefined:
+			default:
+				return nil, typeErr("'%s' object is not reversible", typeName(v))
 			}
 			items, err := iterate(v)
 			if err != nil {
