@@ -491,13 +491,27 @@ func dedupeStacks(set []*frame) []*frame {
 	return out
 }
 
-// appendKey writes a state's identity (for the mask cache).
-func appendKey(key []byte, set []*frame) []byte {
+// appendKey writes a state's identity for the mask cache. Counts that no
+// single token (at most maxTok bytes) can bring to a limit do not change
+// the mask, so they are left out: a long string or array then hits the
+// cache at every step instead of walking the vocabulary again.
+func appendKey(key []byte, set []*frame, maxTok int32) []byte {
 	for _, f := range set {
 		for ; f != nil; f = f.parent {
 			key = binary.AppendUvarint(key, uint64(f.n.id))
 			key = append(key, f.st, f.lex, f.ws)
-			key = binary.AppendVarint(key, int64(f.a))
+			a := int64(f.a)
+			switch f.n.kind {
+			case kString:
+				if f.a >= f.n.minLen && f.n.maxLen-f.a > maxTok {
+					a = -1
+				}
+			case kArray:
+				if f.a >= f.n.minItems && f.n.maxItems-f.a > maxTok {
+					a = -1
+				}
+			}
+			key = binary.AppendVarint(key, a)
 			key = binary.AppendVarint(key, int64(f.b))
 			key = binary.AppendVarint(key, int64(f.c))
 			key = binary.AppendVarint(key, f.x)

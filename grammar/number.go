@@ -14,7 +14,12 @@ type numBounds struct {
 	lo, hi     *big.Rat // nil: unbounded on that side
 	loEx, hiEx bool
 	integer    bool
+	// Integer bounds as int64 (clamped to ±intClamp), the fast path used
+	// while walking the vocabulary.
+	ilo, ihi int64
 }
+
+const intClamp = int64(1e17)
 
 var (
 	ratEps  = new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Exp(big.NewInt(10), big.NewInt(maxFracDigit), nil))
@@ -94,8 +99,53 @@ func parseBounds(s *omap, integer bool, path string) (*numBounds, error) {
 			}
 			b.hi, b.hiEx = f, false
 		}
+		b.ilo, b.ihi = -intClamp, intClamp
+		if b.lo != nil {
+			b.ilo = clampInt(b.lo)
+		}
+		if b.hi != nil {
+			b.ihi = clampInt(b.hi)
+		}
 	}
 	return b, nil
+}
+
+func clampInt(r *big.Rat) int64 {
+	if r.Cmp(new(big.Rat).SetInt64(intClamp)) > 0 {
+		return intClamp
+	}
+	if r.Cmp(new(big.Rat).SetInt64(-intClamp)) < 0 {
+		return -intClamp
+	}
+	return r.Num().Int64() // integral after parseBounds
+}
+
+// intMeets: magnitudes [a, b] with sign neg intersect the integer bounds.
+func (nb *numBounds) intMeets(neg bool, a, b int64) bool {
+	if neg {
+		a, b = -b, -a
+	}
+	return max(a, nb.ilo) <= min(b, nb.ihi)
+}
+
+// intPrefixOK is prefixOK for integers, in int64.
+func (nb *numBounds) intPrefixOK(g *frame) bool {
+	neg := g.b == 1
+	switch g.st {
+	case 1:
+		return nb.intMeets(true, 1, intClamp)
+	case 2:
+		return nb.intMeets(neg, 0, 0)
+	case 3:
+		lo, hi := g.x, g.x+1
+		for k := g.a; k <= maxIntDigits; k++ {
+			if nb.intMeets(neg, lo, hi-1) {
+				return true
+			}
+			lo, hi = lo*10, hi*10
+		}
+	}
+	return false
 }
 
 func ratFloor(r *big.Rat) *big.Rat {
@@ -151,6 +201,9 @@ func (nb *numBounds) signed(neg bool, lo, hi *big.Rat) bool {
 
 // prefixOK reports whether number prefix g can still end inside the bounds.
 func (nb *numBounds) prefixOK(g *frame) bool {
+	if nb.integer {
+		return nb.intPrefixOK(g)
+	}
 	neg := g.b == 1
 	step := nb.step()
 	switch g.st {
@@ -200,6 +253,13 @@ func numAccepting(f *frame) bool {
 	nb := f.n.bounds
 	if nb == nil {
 		return true
+	}
+	if nb.integer {
+		v := f.x
+		if f.b == 1 {
+			v = -v
+		}
+		return v >= nb.ilo && v <= nb.ihi
 	}
 	v := fracValue(f)
 	if f.b == 1 {

@@ -5,19 +5,35 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
+	"unicode/utf8"
 )
 
-// Vocab is a model's vocabulary as bytes, arranged as a byte trie so that a
+// Vocab is a model's vocabulary as bytes, arranged as byte tries so that a
 // grammar state is walked through every token at once. Build it once per
 // model; it is immutable and safe for concurrent use.
 type Vocab struct {
-	n     int
-	eog   []int32
-	isEOG []bool
-	bytes [][]byte
+	n      int
+	maxTok int32 // longest token in bytes
+	eog    []int32
+	isEOG  []bool
+	bytes  [][]byte
 
-	// Trie in preorder: node i's subtree is nodes (i, end[i]); its
-	// children are i+1, end[i+1], end[end[i+1]], ... Node 0 is the root.
+	all vtrie // every token with bytes (EOG excluded)
+
+	// Inside a JSON string most tokens are plain text: printable, no quote
+	// or backslash, whole UTF-8 characters. They are allowed there whatever
+	// lies below on the stack, limited only by the string's length, so a
+	// string state walks just the other tokens (rest) and adds the plain
+	// ones by character count.
+	rest       vtrie
+	plain      []int32 // plain token ids by character count, ascending
+	plainChars []int32 // character count of plain[i]
+}
+
+// vtrie is a byte trie in preorder: node i's subtree is nodes (i, end[i]);
+// its children are i+1, end[i+1], end[end[i+1]], ... Node 0 is the root.
+type vtrie struct {
 	label []byte
 	end   []int32
 	tokLo []int32 // tokens ending at node i: ids[tokLo[i]:tokLo[i+1]]
@@ -36,23 +52,53 @@ func NewVocab(tokens [][]byte, eog []int32) *Vocab {
 			v.eog = append(v.eog, id)
 		}
 	}
-	order := make([]int32, 0, len(tokens))
+	var order, rest []int32
 	for i, b := range tokens {
-		if len(b) > 0 && !v.isEOG[i] {
-			order = append(order, int32(i))
+		if len(b) == 0 || v.isEOG[i] {
+			continue
+		}
+		order = append(order, int32(i))
+		v.maxTok = max(v.maxTok, int32(len(b)))
+		if plainText(b) {
+			v.plain = append(v.plain, int32(i))
+		} else {
+			rest = append(rest, int32(i))
 		}
 	}
+	v.all = buildTrie(tokens, order)
+	v.rest = buildTrie(tokens, rest)
+	slices.SortStableFunc(v.plain, func(a, b int32) int {
+		return utf8.RuneCount(tokens[a]) - utf8.RuneCount(tokens[b])
+	})
+	v.plainChars = make([]int32, len(v.plain))
+	for i, id := range v.plain {
+		v.plainChars[i] = int32(utf8.RuneCount(tokens[id]))
+	}
+	return v
+}
+
+// plainText: bytes a JSON string may hold as they are, whole characters.
+func plainText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
+}
+
+func buildTrie(tokens [][]byte, order []int32) vtrie {
 	slices.SortFunc(order, func(a, b int32) int {
 		if c := bytes.Compare(tokens[a], tokens[b]); c != 0 {
 			return c
 		}
 		return int(a - b)
 	})
+	var v vtrie
 	v.label = append(v.label, 0)
 	v.end = append(v.end, 0)
 	v.tokLo = append(v.tokLo, 0)
-	var path []int32 // node per depth (path[0] = root)
-	path = append(path, 0)
+	path := []int32{0} // node per depth
 	var prev []byte
 	closeTo := func(depth int) {
 		for len(path) > depth+1 {
@@ -86,7 +132,7 @@ func NewVocab(tokens [][]byte, eog []int32) *Vocab {
 func (v *Vocab) Size() int { return v.n }
 
 // Nodes is the number of trie nodes (for reports).
-func (v *Vocab) Nodes() int { return len(v.label) }
+func (v *Vocab) Nodes() int { return len(v.all.label) }
 
 // State is one generation's position in the grammar. It is not safe for
 // concurrent use.
@@ -95,6 +141,7 @@ type State struct {
 	v        *Vocab
 	set      []*frame
 	finished bool // an EOG token was accepted
+	noCache  bool // benchmarks: always walk the trie
 
 	s        stepper
 	bufs     [][]*frame
@@ -210,10 +257,14 @@ func (st *State) Mask(logits []float32) int {
 	for w := 0; w*64 < n; w++ {
 		bits := m.bits[w]
 		lo, hi := w*64, min(w*64+64, n)
-		if bits == 0 {
+		switch bits {
+		case 0:
 			for i := lo; i < hi; i++ {
 				logits[i] = inf
 			}
+			continue
+		case ^uint64(0):
+			count += hi - lo
 			continue
 		}
 		for i := lo; i < hi; i++ {
@@ -244,15 +295,38 @@ func (st *State) Mask(logits []float32) int {
 // allowed returns the allowed-token bitmap of the current state (EOG ids
 // excluded), from the cache when the state was seen before.
 func (st *State) allowed() *cachedMask {
-	st.key = appendKey(st.key[:0], st.set)
-	if m, ok := st.cache[string(st.key)]; ok {
+	st.key = appendKey(st.key[:0], st.set, st.v.maxTok)
+	if m, ok := st.cache[string(st.key)]; ok && !st.noCache {
 		return m
 	}
-	words := (st.v.n + 63) / 64
-	bits := make([]uint64, words)
+	v := st.v
+	bits := make([]uint64, (v.n+63)/64)
 	st.s.heap = false
 	st.s.reset()
-	any := st.walk(0, st.set, 0, bits)
+	any := false
+	// A token is allowed if some stack survives it: the union of the
+	// stacks' masks.
+	for _, f := range st.set {
+		one := []*frame{f}
+		inString := f.n.kind == kString && f.st == 1 && f.lex == 0
+		// Object keys where extra keys are allowed: plain text never
+		// closes the key, so it is always allowed (known or extra key).
+		inKey := f.n.kind == kObject && f.st == oKey && f.lex == 0 && f.n.additional != nil
+		if inString || inKey {
+			r := int32(len(v.plain))
+			if inString && f.n.maxLen != unbounded {
+				room := f.n.maxLen - f.a
+				r = int32(sort.Search(len(v.plainChars), func(i int) bool { return v.plainChars[i] > room }))
+			}
+			for _, id := range v.plain[:r] {
+				bits[id>>6] |= 1 << (id & 63)
+			}
+			any = any || r > 0
+			any = st.walk(&v.rest, 0, one, 0, bits) || any
+		} else {
+			any = st.walk(&v.all, 0, one, 0, bits) || any
+		}
+	}
 	st.s.reset()
 	m := &cachedMask{bits: bits, any: any}
 	if len(st.cache) >= maxCached {
@@ -264,8 +338,7 @@ func (st *State) allowed() *cachedMask {
 
 // walk visits the children of trie node t with the state set reached so
 // far, marking every token whose bytes all keep some stack alive.
-func (st *State) walk(t int32, set []*frame, depth int, bits []uint64) bool {
-	v := st.v
+func (st *State) walk(v *vtrie, t int32, set []*frame, depth int, bits []uint64) bool {
 	if depth >= len(st.bufs) {
 		st.bufs = append(st.bufs, make([]*frame, 0, 8))
 	}
@@ -282,7 +355,7 @@ func (st *State) walk(t int32, set []*frame, depth int, bits []uint64) bool {
 		// Keep the grown buffer; deeper levels use their own buffers, so
 		// next stays intact while the subtree is walked.
 		st.bufs[depth] = next
-		if v.end[c] > c+1 && st.walk(c, next, depth+1, bits) {
+		if v.end[c] > c+1 && st.walk(v, c, next, depth+1, bits) {
 			any = true
 		}
 	}

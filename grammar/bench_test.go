@@ -1,0 +1,107 @@
+package grammar
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/testdata"
+	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/tokenizer"
+)
+
+// benchSchema and benchDoc: a typical structured-output request and a
+// valid answer, tokenized by the real tokenizer.
+const benchSchema = `{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0,"maximum":150},"email":{"type":"string","maxLength":64},"tags":{"type":"array","items":{"type":"string"},"maxItems":8},"address":{"type":"object","properties":{"street":{"type":"string"},"city":{"type":"string"},"zip":{"type":"string","minLength":5,"maxLength":10}},"required":["street","city","zip"]},"active":{"type":"boolean"},"score":{"type":"number"}},"required":["name","age","email","tags","address","active","score"],"additionalProperties":false}`
+
+const benchDoc = `{"name": "Ada Lovelace, Countess of Lovelace", "age": 36, "email": "ada@analytical-engine.org", "tags": ["mathematics", "poetry of science", "first programmer"], "address": {"street": "12 St James's Square", "city": "London", "zip": "SW1Y 4JH"}, "active": true, "score": 98.25}`
+
+func llama3Tokenizer(b *testing.B) *tokenizer.Tokenizer {
+	kvs, err := tokenizer.HFMetadata(testdata.Path(b, "tokenizers", "llama3"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := tokenizer.FromKVs(kvs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tok
+}
+
+func llama2Tokenizer(b *testing.B) *tokenizer.Tokenizer {
+	m, err := model.Open(testdata.Path(b, "models", "llama-2-tiny-random.gguf"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	tok, err := tokenizer.FromMetadata(&m.Metadata)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tok
+}
+
+// benchSteps measures Mask+Accept per generated token over the document.
+func benchSteps(b *testing.B, tok *tokenizer.Tokenizer, format, doc string, cache bool) {
+	v := VocabFromTokenizer(tok)
+	g, err := Compile([]byte(format))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids, err := tok.Encode(doc, false, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	logits := make([]float32, v.Size())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st := g.Start(v)
+		st.noCache = !cache
+		for _, id := range ids {
+			st.Mask(logits)
+			if err := st.Accept(id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/step")
+	if testing.Verbose() {
+		st := g.Start(v)
+		for _, id := range ids {
+			t0 := time.Now()
+			hit := st.cache[string(appendKey(nil, st.set, v.maxTok))] != nil
+			st.Mask(logits)
+			b.Logf("%-12q hit=%v %v", tok.Piece(id, false), hit, time.Since(t0))
+			st.Accept(id)
+		}
+	}
+	b.ReportMetric(float64(len(ids)), "steps")
+}
+
+func BenchmarkLlama3Schema(b *testing.B) {
+	benchSteps(b, llama3Tokenizer(b), benchSchema, benchDoc, true)
+}
+
+func BenchmarkLlama3SchemaNoCache(b *testing.B) {
+	benchSteps(b, llama3Tokenizer(b), benchSchema, benchDoc, false)
+}
+
+func BenchmarkLlama3JSON(b *testing.B) {
+	benchSteps(b, llama3Tokenizer(b), `"json"`, benchDoc, true)
+}
+
+func BenchmarkLlama2Schema(b *testing.B) {
+	benchSteps(b, llama2Tokenizer(b), benchSchema, benchDoc, true)
+}
+
+func BenchmarkLlama2SchemaNoCache(b *testing.B) {
+	benchSteps(b, llama2Tokenizer(b), benchSchema, benchDoc, false)
+}
+
+func BenchmarkNewVocabLlama3(b *testing.B) {
+	tok := llama3Tokenizer(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		VocabFromTokenizer(tok)
+	}
+}
