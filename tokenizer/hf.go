@@ -367,6 +367,7 @@ var knownPreSignatures = map[string]string{
 // flags and the chat template, from tokenizer.json, tokenizer_config.json
 // and config.json.
 type specialVocab struct {
+	extraEOG []int32 // generation_config.json eos ids
 	ids      []idEntry
 	add      []addEntry
 	template any // string or []map[string]string
@@ -597,6 +598,31 @@ func (h *hfReader) configIDs(s *specialVocab, types []string) {
 		}
 		s.setID(typ, v)
 	}
+	// generation_config.json: an EOS the other files do not name, and the
+	// further end-of-sequence ids of a list (Llama 3 instruct: end of
+	// text, end of message, end of turn), kept as extra end-of-generation
+	// tokens.
+	var gen map[string]any
+	if h.dir == "" || h.readJSON("generation_config.json", &gen) != nil || gen == nil {
+		return
+	}
+	var ids []any
+	switch v := gen["eos_token_id"].(type) {
+	case float64:
+		ids = []any{v}
+	case []any:
+		ids = v
+	}
+	for i, v := range ids {
+		id, ok := jsonInt(v)
+		if !ok || id < 0 || (s.nVocab >= 0 && id >= s.nVocab) {
+			continue
+		}
+		if i == 0 {
+			s.setID("eos", v)
+		}
+		s.extraEOG = append(s.extraEOG, int32(id))
+	}
 }
 
 func contains(list []string, s string) bool {
@@ -616,6 +642,24 @@ var specialIDKeys = map[string]string{
 
 func (s *specialVocab) kvs() []gguf.KV {
 	var out []gguf.KV
+	defer func() {
+		// Only ids beyond the EOS itself need recording.
+		var extra []int32
+		for _, id := range s.extraEOG {
+			isEOS := false
+			for _, e := range s.ids {
+				if e.typ == "eos" && int32(e.id) == id {
+					isEOS = true
+				}
+			}
+			if !isEOS {
+				extra = append(extra, id)
+			}
+		}
+		if len(extra) > 0 {
+			out = append(out, gguf.KV{Key: KeyEOGIDs, Type: gguf.TypeArray, Value: gguf.Array{Type: gguf.TypeInt32, Values: extra}})
+		}
+	}()
 	for _, e := range s.ids {
 		if k, ok := specialIDKeys[e.typ]; ok {
 			out = append(out, gguf.KV{Key: "tokenizer.ggml." + k, Type: gguf.TypeUint32, Value: uint32(e.id)})

@@ -199,3 +199,26 @@ func TestSentencePieceAddedTokens(t *testing.T) {
 		t.Errorf("<|im_end|> is not end-of-generation")
 	}
 }
+
+// TestGenerationConfigEOS: generation_config.json's list of end-of-sequence
+// ids all end generation.
+func TestGenerationConfigEOS(t *testing.T) {
+	src := testdata.Path(t, "oracle", "qwen2")
+	dir := t.TempDir()
+	for _, name := range []string{"tokenizer.json", "tokenizer_config.json", "config.json"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"eos_token_id": [402, 100]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok := hfTokenizer(t, dir)
+	if tok.EOS() != 402 || !tok.EOG(402) || !tok.EOG(100) || tok.EOG(101) {
+		t.Errorf("eos %d, EOG(402) %v, EOG(100) %v, EOG(101) %v", tok.EOS(), tok.EOG(402), tok.EOG(100), tok.EOG(101))
+	}
+}

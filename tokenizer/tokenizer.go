@@ -78,6 +78,9 @@ const (
 	// KeyLStrip and KeyRStrip list the ids of added tokens that swallow the
 	// whitespace before / after them (tokenizer.json's lstrip / rstrip),
 	// which llama.cpp only knows for a few models by name.
+	// KeyEOGIDs lists further end-of-generation ids (generation_config.json's
+	// eos_token_id list) beyond EOS/EOT and the tokens recognised by text.
+	KeyEOGIDs = "tokenizer.ferry.eog_ids"
 	KeyLStrip = "tokenizer.ferry.lstrip_ids"
 	KeyRStrip = "tokenizer.ferry.rstrip_ids"
 )
@@ -373,6 +376,15 @@ func FromMetadata(md *gguf.Metadata) (*Tokenizer, error) {
 
 	t.cache = newWordCache()
 	t.findEOG()
+	if kv, ok := md.Get(KeyEOGIDs); ok {
+		if ids, err := intArray(kv); err == nil {
+			for _, id := range ids {
+				if id >= 0 && id < int64(n) {
+					t.eog[int32(id)] = true
+				}
+			}
+		}
+	}
 	t.setStripAttrs(md)
 	for i, ty := range t.types {
 		if (ty == TypeControl || ty == TypeUserDefined || ty == TypeUnknown) && t.tokens[i] != "" {
