@@ -16,6 +16,12 @@ func q8_0MatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 //go:noescape
 func q4_0MatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
+//go:noescape
+func q4_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q6_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
 // fastPaths lists, for the tests, which kernels were replaced.
 var fastPaths = map[quant.Type]string{}
 
@@ -26,10 +32,10 @@ func installFast() {
 	if !cpu.ARM64.HasASIMDDP {
 		return
 	}
-	set := func(t quant.Type, f func(w *byte, rowBytes, rows, nb int, act *byte, y *float32)) {
+	set := func(t quant.Type, f func(w *byte, rowBytes, rows, nb int, act *byte, y *float32), bs int) {
 		k := table[t]
 		mv := func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
-			f(unsafe.SliceData(w), rowBytes, rows, cols/32, unsafe.SliceData(act), unsafe.SliceData(y))
+			f(unsafe.SliceData(w), rowBytes, rows, cols/bs, unsafe.SliceData(act), unsafe.SliceData(y))
 		}
 		k.matvec = mv
 		k.dot = func(n int, w, a []byte) float32 {
@@ -39,8 +45,10 @@ func installFast() {
 		}
 		fastPaths[t] = "neon-dotprod"
 	}
-	set(quant.Q8_0, q8_0MatVecNEON)
-	set(quant.Q4_0, q4_0MatVecNEON)
+	set(quant.Q8_0, q8_0MatVecNEON, 32)
+	set(quant.Q4_0, q4_0MatVecNEON, 32)
+	set(quant.Q4_K, q4_KMatVecNEON, 256)
+	set(quant.Q6_K, q6_KMatVecNEON, 256)
 }
 
 func loadSum(b []byte) uint64 { return loadSumGo(b) }

@@ -24,7 +24,7 @@ const DefaultType = "q4_k_m"
 
 // formatVersion is part of the cache file name; bump it when the generated
 // bytes change so stale caches are not reused.
-const formatVersion = 1
+const formatVersion = 2
 
 // IsSynthetic reports whether name is a synthetic model reference.
 func IsSynthetic(name string) bool { return strings.HasPrefix(name, Prefix) }

@@ -1,6 +1,8 @@
 package synthetic
 
 import (
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,7 +68,7 @@ func TestResolveUsesCache(t *testing.T) {
 	dir, _ := CacheDir()
 	// A file already in the cache is returned as is, without generating.
 	os.MkdirAll(dir, 0o755)
-	path := filepath.Join(dir, "qwen2.5-0.5b-f16-v1.gguf")
+	path := filepath.Join(dir, "qwen2.5-0.5b-f16-v2.gguf")
 	os.WriteFile(path, []byte("cached"), 0o644)
 	got, err := Resolve("synthetic:qwen2.5-0.5b:f16")
 	if err != nil || got != path {
@@ -74,5 +76,30 @@ func TestResolveUsesCache(t *testing.T) {
 	}
 	if _, err := gguf.Open(got); err == nil {
 		t.Fatal("fake cache file parsed as GGUF")
+	}
+}
+
+// TestFillBlocksScales guards against zero tensors: every type's blocks
+// must dequantize to values with roughly the requested spread.
+func TestFillBlocksScales(t *testing.T) {
+	for _, typ := range []quant.Type{quant.F32, quant.F16, quant.BF16, quant.Q4_0, quant.Q4_1, quant.Q5_0, quant.Q5_1,
+		quant.Q8_0, quant.Q2_K, quant.Q3_K, quant.Q4_K, quant.Q5_K, quant.Q6_K, quant.IQ4_NL, quant.IQ4_XS} {
+		const n = 4096
+		buf := make([]byte, n/typ.BlockSize()*typ.BytesPerBlock())
+		if err := FillBlocks(typ, buf, rand.New(rand.NewPCG(1, 2)), 0.02); err != nil {
+			t.Fatal(err)
+		}
+		vals := make([]float32, n)
+		if err := quant.Dequantize(typ, buf, vals); err != nil {
+			t.Fatal(err)
+		}
+		var ss float64
+		for _, v := range vals {
+			ss += float64(v) * float64(v)
+		}
+		rms := math.Sqrt(ss / n)
+		if rms < 0.002 || rms > 0.2 || math.IsNaN(rms) {
+			t.Errorf("%v: rms %g, want about 0.02", typ, rms)
+		}
 	}
 }
