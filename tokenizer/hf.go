@@ -640,8 +640,7 @@ var specialIDKeys = map[string]string{
 	"eom": "eom_token_id",
 }
 
-func (s *specialVocab) kvs() []gguf.KV {
-	var out []gguf.KV
+func (s *specialVocab) kvs() (out []gguf.KV) {
 	defer func() {
 		// Only ids beyond the EOS itself need recording.
 		var extra []int32
