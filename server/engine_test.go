@@ -25,7 +25,7 @@ type storiesGolden struct {
 }
 
 // storiesEnv serves the real stories260K model through the engine.
-func storiesEnv(t *testing.T, parallel int) (*env, storiesGolden) {
+func storiesEnv(t testing.TB, parallel int) (*env, storiesGolden) {
 	t.Helper()
 	dir := testdata.Path(t, "models", "stories260K")
 	var g storiesGolden

@@ -26,7 +26,7 @@ import (
 // env is a server over a temp store holding two fake models ("fake",
 // "fake2") whose weights are dummy GGUF files.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	ts     *httptest.Server
 	loader *fakeLoader
@@ -34,7 +34,7 @@ type env struct {
 	oc     *ollama.Client
 }
 
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st := &store.Store{Dir: filepath.Join(dir, "models")}
