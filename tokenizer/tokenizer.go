@@ -50,6 +50,7 @@ const (
 	KindBPE
 )
 
+// String is the GGUF tokenizer.ggml.model name of the kind.
 func (k Kind) String() string {
 	switch k {
 	case KindSPM:
