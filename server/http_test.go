@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -474,5 +475,37 @@ func TestNoGoroutineLeaks(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	l := &fakeLoader{size: 1, setup: func(b *fakeBackend) { b.delay = 2 * time.Millisecond }}
+	e := newEnv(t, Config{Loader: l})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Serve(ctx, ln, 5*time.Second) }()
+	base := "http://" + ln.Addr().String()
+	// A request in flight when the signal arrives finishes normally.
+	resp, err := http.Post(base+"/api/generate", "application/json", strings.NewReader(`{"model":"fake","prompt":"x","options":{"num_predict":100}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	br.ReadString('\n')
+	cancel() // SIGTERM
+	rest, _ := io.ReadAll(br)
+	resp.Body.Close()
+	if !bytes.Contains(rest, []byte(`"done":true`)) {
+		t.Fatalf("in-flight request did not finish: %s", rest)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v after a graceful shutdown", err)
+	}
+	if _, err := http.Get(base + "/health"); err == nil {
+		t.Fatal("still accepting connections after shutdown")
 	}
 }

@@ -124,7 +124,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second, // the whole body of a slow client
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
@@ -329,9 +328,14 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			return
 		}
-		r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
 		if strings.HasPrefix(r.URL.Path, "/api/blobs/") {
+			// Model uploads: no size cap beyond the disk, and no body
+			// deadline (the digest check rejects a truncated upload).
 			r.Body = http.MaxBytesReader(rw, r.Body, 1<<40)
+		} else {
+			r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
+			// A slow client gets 60 s to send its (small) request body.
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(60 * time.Second))
 		}
 		next.ServeHTTP(rw, r)
 	})
