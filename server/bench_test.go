@@ -143,4 +143,3 @@ func BenchmarkServeConcurrent(b *testing.B) {
 		})
 	}
 }
-
