@@ -486,3 +486,124 @@ q404block:
 	JNZ q404group
 	VZEROUPPER
 	RET
+
+#define Q5KCHUNK(j) \
+	VMOVDQU (48+32*j)(BX), Y1 \
+	VPSRLW $4, Y1, Y2 \
+	VPAND Y15, Y1, Y1 \
+	VPAND Y15, Y2, Y2 \
+	VPSRLW $(2*j), Y9, Y10 \
+	VPAND Y14, Y10, Y10 \
+	VPSLLW $4, Y10, Y10 \
+	VPOR Y10, Y1, Y1 \
+	VPSRLW $(2*j+1), Y9, Y10 \
+	VPAND Y14, Y10, Y10 \
+	VPSLLW $4, Y10, Y10 \
+	VPOR Y10, Y2, Y2 \
+	VPMADDUBSW (4+64*j)(DX), Y1, Y1 \
+	VPMADDUBSW (36+64*j)(DX), Y2, Y2 \
+	VPBROADCASTW (4*j)(SP), Y3 \
+	VPBROADCASTW (2+4*j)(SP), Y4 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPMADDWD Y4, Y2, Y2 \
+	VPADDD Y1, Y8, Y8 \
+	VPADDD Y2, Y8, Y8
+
+// func q5_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Q4_K's kernel plus the fifth bit: qh (Y9) bit 2j (2j+1) of each byte
+// adds 16 to the low (high) nibbles of chunk j.
+// Frame: 0(SP) eight int16 scales, 16(SP) rows left, 24(SP) output pointer.
+TEXT ·q5_KMatVecAVX2(SB), NOSPLIT, $32-48
+	LOADARGS
+	MOVQ R9, 16(SP)
+	MOVQ DI, 24(SP)
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x01010101, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+
+q5krow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y5, Y5, Y5
+
+q5kblock:
+	// d·dy and dmin·dy
+	VMOVD (BX), X1
+	VCVTPH2PS X1, X1
+	VBROADCASTSS (DX), X2
+	VMULPS X2, X1, X1
+	VBROADCASTSS X1, Y6
+	VMOVSHDUP X1, X2
+	VBROADCASTSS X2, Y7
+
+	// unpack scales (AX) and mins (R12), eight bytes each
+	MOVL 4(BX), AX
+	MOVL 8(BX), R12
+	MOVL 12(BX), R13
+	MOVL R12, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	MOVL R13, DI
+	SHRL $4, DI
+	ANDL $0x0f0f0f0f, DI
+	ORL DI, R9
+	MOVL AX, DI
+	SHRL $6, DI
+	ANDL $0x03030303, DI
+	SHLL $4, DI
+	ANDL $0x0f0f0f0f, R13
+	ORL DI, R13
+	ANDL $0x3f3f3f3f, R12
+	ANDL $0x3f3f3f3f, AX
+	SHLQ $32, R13
+	ORQ R13, AX
+	SHLQ $32, R9
+	ORQ R9, R12
+
+	VMOVQ AX, X1
+	VPMOVZXBW X1, X1
+	VMOVDQU X1, 0(SP)
+
+	// mins · bsums
+	VMOVQ R12, X2
+	VPMOVZXBW X2, X2
+	VPUNPCKLWD X2, X2, X3
+	VPUNPCKHWD X2, X2, X4
+	VINSERTI128 $1, X4, Y3, Y3
+	VPMADDWD 260(DX), Y3, Y3
+	VCVTDQ2PS Y3, Y3
+	VFMADD231PS Y3, Y7, Y5
+
+	VPXOR Y8, Y8, Y8
+	VMOVDQU 16(BX), Y9
+
+	Q5KCHUNK(0)
+	Q5KCHUNK(1)
+	Q5KCHUNK(2)
+	Q5KCHUNK(3)
+
+	VCVTDQ2PS Y8, Y8
+	VFMADD231PS Y8, Y6, Y0
+
+	ADDQ $176, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ q5kblock
+
+	VSUBPS Y5, Y0, Y0
+	MOVQ 24(SP), DI
+	HSUM
+	ADDQ $4, DI
+	MOVQ DI, 24(SP)
+	ADDQ R8, SI
+	DECQ 16(SP)
+	JNZ q5krow
+	VZEROUPPER
+	RET
+

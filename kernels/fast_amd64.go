@@ -21,6 +21,9 @@ func q4_0MatVec4AVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func q4_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
+func q5_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
 func q6_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 // asmMatVec adapts an assembly row loop (rows ≥ 1, whole blocks of bs
@@ -81,6 +84,7 @@ func installFast() {
 	set(quant.BF16, "avx2", floatMatVec(bf16MatVecAVX2, dotBF16Ref, 2))
 	set(quant.Q4_K, "avx2", asmMatVec(q4_KMatVecAVX2, 256))
 	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
+	set(quant.Q5_K, "avx2", asmMatVec(q5_KMatVecAVX2, 256))
 	if cpu.AVX512 {
 		table[quant.Q4_K].matmul = rowTiledMatMul(table[quant.Q4_K], q4_KTile1x4, 256)
 		fastPaths[quant.Q4_K] += "+avx512tile"
