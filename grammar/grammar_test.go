@@ -735,3 +735,60 @@ func TestLimitsAndEdges(t *testing.T) {
 	// Digits are bounded, so numbers cannot run forever.
 	rejects(t, `{"type":"integer"}`, strings.Repeat("9", maxIntDigits), "9")
 }
+
+func TestHostileSchemas(t *testing.T) {
+	v, toks, eog := testVocab()
+	var many strings.Builder
+	many.WriteString(`{"anyOf":[`)
+	for i := 0; i < 100; i++ {
+		if i > 0 {
+			many.WriteByte(',')
+		}
+		fmt.Fprintf(&many, `{"const":%d}`, i)
+	}
+	many.WriteString(`]}`)
+	var props strings.Builder
+	props.WriteString(`{"type":"object","properties":{`)
+	for i := 0; i < 30000; i++ {
+		if i > 0 {
+			props.WriteByte(',')
+		}
+		fmt.Fprintf(&props, `"p%d":{"type":"null"}`, i)
+	}
+	props.WriteString(`}}`)
+	for _, c := range []struct{ schema, want string }{
+		{many.String(), "alternatives"},
+		{props.String(), "subschemas"},
+		{`{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}`, "admits no"},
+		{strings.Repeat("[", 100000), "not valid JSON"},
+		{`{"type":"string","maxLength":` + strings.Repeat("9", 400) + `}`, ""},
+	} {
+		g, err := Compile([]byte(c.schema))
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%.50s: %v", c.schema, err)
+			} else {
+				acceptAll(t, g, v, toks, eog, `"abc"`)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%.50s: %v, want %q", c.schema, err, c.want)
+		}
+	}
+	// 64 overlapping object alternatives stay tractable (stacks are capped).
+	var alts strings.Builder
+	alts.WriteString(`{"anyOf":[`)
+	for i := 0; i < 64; i++ {
+		if i > 0 {
+			alts.WriteByte(',')
+		}
+		fmt.Fprintf(&alts, `{"type":"object","properties":{"a":{"type":"array","items":{"type":"integer","maximum":%d}}},"required":["a"]}`, i*10)
+	}
+	alts.WriteString(`]}`)
+	g, err := Compile([]byte(alts.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acceptAll(t, g, v, toks, eog, `{"a":[1,2,630]}`)
+}

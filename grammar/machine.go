@@ -460,7 +460,7 @@ func equalStack(a, b *frame) bool {
 
 // maxStacks bounds the alternatives tracked at once; ambiguous schemas
 // keep the first ones (each still a valid path).
-const maxStacks = 32
+const maxStacks = 2 * maxAlternatives
 
 // step reads byte c from every stack of set and returns the new set in dst.
 func (s *stepper) step(set []*frame, c byte, dst []*frame) []*frame {

@@ -23,11 +23,12 @@ import (
 // Limits on hostile schemas: a schema beyond them is refused at compile
 // time with an error, never a hang or a huge allocation.
 const (
-	maxSchemaBytes = 1 << 20 // schema document size
-	maxSchemaDepth = 64      // nesting of subschemas
-	maxNodes       = 20000   // compiled subschemas
-	maxLiteralSize = 1 << 20 // total bytes of enum/const values
-	maxCount       = 100000  // largest minItems/minLength honoured
+	maxSchemaBytes  = 1 << 20 // schema document size
+	maxSchemaDepth  = 64      // nesting of subschemas
+	maxNodes        = 20000   // compiled subschemas
+	maxLiteralSize  = 1 << 20 // total bytes of enum/const values
+	maxCount        = 100000  // largest minItems/minLength honoured
+	maxAlternatives = 64      // anyOf alternatives after flattening
 )
 
 // Generation limits that keep decoding from looping forever on filler.
@@ -271,6 +272,9 @@ func (c *compiler) finish(n *node) (*Grammar, error) {
 	for _, x := range c.nodes {
 		if x.kind == kAnyOf {
 			x.alts = flattenAlts(x, nil, map[*node]bool{})
+			if len(x.alts) > maxAlternatives {
+				return nil, fmt.Errorf("grammar: anyOf/oneOf/type lists %d alternatives, limit %d", len(x.alts), maxAlternatives)
+			}
 		}
 		if x.kind == kObject && x.additional != nil && !x.additional.sat {
 			x.additional = nil
@@ -682,8 +686,8 @@ func countRange(s *omap, minKey, maxKey, path string) (lo, hi int32, err error) 
 			return 0, false, fmt.Errorf("grammar: %s: %s must be a non-negative integer", path, k)
 		}
 		f, err := strconv.ParseFloat(string(num), 64)
-		if err != nil || f < 0 || f != math.Trunc(f) {
-			return 0, false, fmt.Errorf("grammar: %s: %s must be a non-negative integer, got %s", path, k, num)
+		if err != nil && !math.IsInf(f, 1) || f < 0 || f != math.Trunc(f) {
+			return 0, false, fmt.Errorf("grammar: %s: %s must be a non-negative integer, got %.40s", path, k, num)
 		}
 		if f > unbounded {
 			f = unbounded
