@@ -120,10 +120,12 @@ type oracleGolden struct {
 		IDs  []int32 `json:"ids"`
 	} `json:"tokenization"`
 	Prompts []struct {
-		Kind            string  `json:"kind"`
-		IDs             []int32 `json:"ids"`
-		GreedyNewIDs    []int32 `json:"greedy_new_ids"`
-		GreedyMarginMin float64 `json:"greedy_margin_min"`
+		Kind            string      `json:"kind"`
+		IDs             []int32     `json:"ids"`
+		LogitPositions  []int       `json:"logit_positions"`
+		Logits          [][]float32 `json:"logits"`
+		GreedyNewIDs    []int32     `json:"greedy_new_ids"`
+		GreedyMarginMin float64     `json:"greedy_margin_min"`
 	} `json:"prompts"`
 }
 

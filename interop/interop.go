@@ -60,16 +60,19 @@ func Find(dir string) (*Llama, error) {
 
 // Job is one request to llama.mjs; Op selects the fields that matter.
 type Job struct {
-	Op      string    `json:"op"`                // info, greedy, tokenize, detokenize, bench
-	IDs     []int32   `json:"ids,omitempty"`     // greedy: the prompt
-	N       int       `json:"n,omitempty"`       // greedy: tokens to generate
-	Texts   []string  `json:"texts,omitempty"`   // tokenize
-	Special bool      `json:"special,omitempty"` // tokenize: parse special tokens
-	IDLists [][]int32 `json:"-"`                 // detokenize
-	PP      int       `json:"pp,omitempty"`      // bench: prompt tokens
-	TG      int       `json:"tg,omitempty"`      // bench: generated tokens
-	Reps    int       `json:"reps,omitempty"`    // bench: repetitions
-	Seed    int       `json:"seed,omitempty"`    // bench: prompt seed
+	Op  string  `json:"op"`            // info, greedy, tokenize, detokenize, bench
+	IDs []int32 `json:"ids,omitempty"` // greedy: the prompt
+	N   int     `json:"n,omitempty"`   // greedy: tokens to generate
+	// probs: positions (0-based, into IDs) whose next-token distribution
+	// llama.cpp returns.
+	Positions []int     `json:"positions,omitempty"`
+	Texts     []string  `json:"texts,omitempty"`   // tokenize
+	Special   bool      `json:"special,omitempty"` // tokenize: parse special tokens
+	IDLists   [][]int32 `json:"-"`                 // detokenize
+	PP        int       `json:"pp,omitempty"`      // bench: prompt tokens
+	TG        int       `json:"tg,omitempty"`      // bench: generated tokens
+	Reps      int       `json:"reps,omitempty"`    // bench: repetitions
+	Seed      int       `json:"seed,omitempty"`    // bench: prompt seed
 }
 
 // MarshalJSON sends IDLists as "ids" for detokenize jobs.
@@ -92,6 +95,9 @@ type Result struct {
 	// greedy: generated ids; tokenize: one id list per text.
 	IDs   json.RawMessage `json:"ids,omitempty"`
 	Texts []string        `json:"texts,omitempty"`
+	// probs: llama.cpp's next-token probabilities (softmax of its logits),
+	// one dense row per requested position.
+	Probs [][]float64 `json:"probs,omitempty"`
 	// info
 	Release      map[string]string `json:"llama_cpp_release,omitempty"`
 	Architecture string            `json:"architecture,omitempty"`

@@ -6,6 +6,7 @@
 // Jobs:
 //   {"op": "info"}                                   -> llama.cpp build, model facts
 //   {"op": "greedy", "ids": [...], "n": 24}          -> {"ids": [...]} greedy continuation
+//   {"op": "probs", "ids": [...], "positions": [...]} -> {"probs": [[...n_vocab], ...]}
 //   {"op": "tokenize", "texts": [...], "special": b} -> {"ids": [[...], ...]} (no BOS/EOS added)
 //   {"op": "detokenize", "ids": [[...], ...]}        -> {"texts": [...]}
 //   {"op": "bench", "pp": 512, "tg": 128, "reps": 1} -> {"pp_tps": [...], "tg_tps": [...]}
@@ -84,6 +85,27 @@ function vocabSize() {
     return t ? Number(t.dimensions[1]) : model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
 }
 
+// probs evaluates ids in one batch and returns llama.cpp's next-token
+// distribution (softmax of the logits: temperature 1, no truncation) at each
+// requested position, as dense arrays of n_vocab floats.
+async function probs(ids, positions) {
+    const nVocab = vocabSize();
+    const want = new Set(positions);
+    return withSequence(async (seq) => {
+        const items = ids.map((tok, i) => want.has(i)
+            ? [tok, {generateNext: {probabilities: true, options: {temperature: 1, topK: nVocab, topP: 1, minP: 0, seed: 1}}}]
+            : tok);
+        const out = await seq.controlledEvaluate(items);
+        return positions.map((pos) => {
+            const dense = new Array(nVocab).fill(0);
+            const p = out[pos]?.next?.probabilities;
+            if (!p) throw new Error(`no probabilities at position ${pos}`);
+            for (const [tok, v] of p) dense[tok] = v;
+            return dense;
+        });
+    }, Math.max(contextSize, ids.length + 8), Math.max(512, ids.length));
+}
+
 async function bench(pp, tg, reps, seed) {
     // Mirrors ferry's bench.Local: one fresh sequence per repetition, a
     // prompt of pp random token ids processed in one batch, then tg greedy
@@ -131,6 +153,9 @@ for (const job of req.jobs || []) {
             break;
         case "greedy":
             r.ids = await greedy(job.ids, job.n || 24);
+            break;
+        case "probs":
+            r.probs = await probs(job.ids, job.positions);
             break;
         case "tokenize":
             r.ids = job.texts.map((t) => Array.from(model.tokenize(t, !!job.special)));

@@ -6,8 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
 )
@@ -40,11 +43,47 @@ func TestInfo(t *testing.T) {
 	}
 }
 
+// quirk describes where llama.cpp cannot reproduce an oracle model's
+// reference for reasons outside ferry's file, and what is compared instead.
+type quirk struct {
+	why string
+	// renameForLlama: llama.cpp's vocabulary loader applies a Phi-3 token
+	// attribute rule to any model whose general.name contains "phi3" and
+	// throws (std::unordered_map::at, "_Map_base::at") when the vocabulary
+	// lacks "<|endoftext|>", which real Phi-3 models have and the oracle's
+	// tiny tokenizer does not. llama.cpp's own converter writes the same
+	// general.name from the folder name, so the file is not at fault: the
+	// check asserts that exact failure, then runs a copy under another name.
+	renameForLlama bool
+	// swaEverySixth: llama.cpp's gemma3 ignores the per-layer sliding
+	// pattern in the file and hard-codes Gemma 3's "five sliding layers,
+	// then one global". The oracle model has two layers [sliding, global],
+	// which llama.cpp runs as [sliding, sliding] (local rope base and window
+	// on layer 1). The reference for llama.cpp is then ferry's engine on a
+	// copy whose sliding_window_pattern says what llama.cpp does.
+	swaEverySixth bool
+	// tiedOnly: llama.cpp's gemma/gemma2 always use token_embd as the output
+	// projection (and refuse an extra output.weight), so the converter drops
+	// the oracle's untied lm_head, as llama.cpp's converter does. The HF
+	// reference then does not apply; ferry's engine on the same file does.
+	tiedOnly bool
+}
+
+var quirks = map[string]quirk{
+	"phi3":   {why: "llama.cpp's Phi-3 vocab rule needs <|endoftext|>", renameForLlama: true},
+	"gemma3": {why: "llama.cpp hard-codes Gemma 3's sliding pattern (every 6th layer global)", swaEverySixth: true},
+	"gemma":  {why: "llama.cpp's gemma ties the output head; the oracle's lm_head is untied", tiedOnly: true},
+	"gemma2": {why: "llama.cpp's gemma2 ties the output head; the oracle's lm_head is untied", tiedOnly: true},
+}
+
 // TestOracleGGUFInLlamaCpp converts every oracle model to GGUF in F32, F16,
-// Q8_0 and Q4_K_M, loads each file in llama.cpp and greedily decodes the
-// golden prompts there (token ids fed directly). F32 and F16 must reproduce
-// golden.json's greedy_new_ids; quantized files must load and decode, and
-// their continuation is compared with ferry's engine on the same file.
+// Q8_0 and Q4_K_M, loads each file in llama.cpp and decodes the golden
+// prompts there (token ids fed directly): F32 and F16 must reproduce
+// golden.json's greedy_new_ids (or, where a documented llama.cpp limitation
+// makes the HF reference inapplicable, ferry's engine exactly); every file's
+// next-token distributions at the reference positions are compared with the
+// reference logits (F32/F16) or with ferry's engine on the same file
+// (quantized).
 func TestOracleGGUFInLlamaCpp(t *testing.T) {
 	l := findLlama(t)
 	var rep report
@@ -54,32 +93,68 @@ func TestOracleGGUFInLlamaCpp(t *testing.T) {
 			dir := testdata.Path(t, "oracle", name)
 			var g oracleGolden
 			readJSON(t, filepath.Join(dir, "golden.json"), &g)
-			m, err := model.OpenLazy(dir)
+			m, err := model.Open(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
+			q := quirks[name]
 			tmp := t.TempDir()
 			for _, typ := range append(append([]string{}, exactTypes...), quantizedTypes...) {
 				t.Run(typ, func(t *testing.T) {
 					path := convertTo(t, m, tmp, name, typ)
 					defer os.Remove(path)
-					checkGreedy(t, l, &rep, name, typ, path, g)
+					ferryPath := path // the file ferry's engine runs as llama.cpp's counterpart
+					if q.renameForLlama {
+						resp := run(t, l, path, 256, Job{Op: "info"})
+						if resp.LoadError == "" || !strings.Contains(strings.Join(resp.Logs, "\n"), "_Map_base::at") {
+							t.Fatalf("expected llama.cpp's Phi-3 vocabulary failure (_Map_base::at), got load error %q, logs %v", resp.LoadError, resp.Logs)
+						}
+						rep.add(fmt.Sprintf("%s %s: as written, llama.cpp refuses it (%s); renamed copy:", name, typ, q.why))
+						path = convertEdited(t, m, tmp, name+"-renamed", typ, func(md *gguf.Metadata) {
+							md.Set("general.name", "oracle-model")
+						})
+					}
+					if q.swaEverySixth {
+						ferryPath = convertEdited(t, m, tmp, name+"-swa6", typ, func(md *gguf.Metadata) {
+							n, _ := md.Uint(md.Architecture() + ".block_count")
+							pat := make([]bool, n)
+							for i := range pat {
+								pat[i] = i%6 < 5
+							}
+							md.SetKV(gguf.KV{Key: md.Architecture() + ".attention.sliding_window_pattern", Type: gguf.TypeArray,
+								Value: gguf.Array{Type: gguf.TypeBool, Values: pat}})
+						})
+					}
+					checkOracle(t, l, &rep, name, typ, path, ferryPath, g, q)
 				})
 			}
 		})
 	}
 }
 
+// convertEdited converts m with its metadata edited (on a copy).
+func convertEdited(t *testing.T, m *model.Model, dir, name, typ string, edit func(*gguf.Metadata)) string {
+	t.Helper()
+	c := *m
+	c.Metadata = gguf.Metadata{}
+	for _, kv := range m.Metadata.KV {
+		c.Metadata.SetKV(kv)
+	}
+	edit(&c.Metadata)
+	return convertTo(t, &c, dir, name, typ)
+}
+
 // greedyN is how many tokens the reference decoded per prompt.
 const greedyN = 24
 
-func checkGreedy(t *testing.T, l *Llama, rep *report, name, typ, path string, g oracleGolden) {
+func checkOracle(t *testing.T, l *Llama, rep *report, name, typ, path, ferryPath string, g oracleGolden, q quirk) {
 	t.Helper()
 	var jobs []Job
 	var prompts [][]int32
 	for _, p := range g.Prompts {
-		jobs = append(jobs, Job{Op: "greedy", IDs: p.IDs, N: len(p.GreedyNewIDs)})
+		jobs = append(jobs, Job{Op: "greedy", IDs: p.IDs, N: len(p.GreedyNewIDs)},
+			Job{Op: "probs", IDs: p.IDs, Positions: p.LogitPositions})
 		prompts = append(prompts, p.IDs)
 	}
 	resp := run(t, l, path, 256, jobs...)
@@ -88,47 +163,159 @@ func checkGreedy(t *testing.T, l *Llama, rep *report, name, typ, path string, g 
 		t.Fatalf("llama.cpp refuses ferry's %s GGUF: %s\nllama.cpp log:\n%v", typ, resp.LoadError, resp.Logs)
 	}
 	exact := typ == "f32" || typ == "f16"
-	var ferry [][]int32
-	if !exact {
-		ferry = ferryGreedy(t, path, prompts, greedyN)
+	useFerry := !exact || q.tiedOnly || q.swaEverySixth
+	var fGreedy [][]int32
+	var fLogits [][][]float32
+	if useFerry {
+		fGreedy, fLogits = ferryRun(t, ferryPath, g, greedyN)
 	}
-	status := "greedy = reference"
+	against := "reference"
+	if useFerry {
+		against = "ferry"
+	}
+	var kl, klN float64
+	top1, positions := 0, 0
+	var notes []string
 	for i, p := range g.Prompts {
-		r := resp.Results[i]
-		if r.Error != "" {
-			rep.add(fmt.Sprintf("%s %s: RUN FAILED: %s", name, typ, r.Error))
-			t.Fatalf("llama.cpp fails running ferry's %s GGUF: %s\nlog: %v", typ, r.Error, resp.Logs)
+		gr, pr := resp.Results[2*i], resp.Results[2*i+1]
+		for _, r := range []Result{gr, pr} {
+			if r.Error != "" {
+				rep.add(fmt.Sprintf("%s %s: RUN FAILED: %s", name, typ, r.Error))
+				t.Fatalf("llama.cpp fails running ferry's %s GGUF (%s): %s\nlog: %v", typ, r.Op, r.Error, resp.Logs)
+			}
 		}
-		got, err := r.Greedy()
+		got, err := gr.Greedy()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if exact {
-			if !equalIDs(got, p.GreedyNewIDs) {
-				k := samePrefix(got, p.GreedyNewIDs)
-				status = fmt.Sprintf("MISMATCH on %s prompt at token %d (margin_min %.3g)", p.Kind, k, p.GreedyMarginMin)
-				t.Errorf("%s prompt: llama.cpp's greedy continuation differs from the reference at token %d (reference greedy margin min %.3g)\n llama.cpp %v\n reference %v",
-					p.Kind, k, p.GreedyMarginMin, got, p.GreedyNewIDs)
+		want := p.GreedyNewIDs
+		if useFerry {
+			want = fGreedy[i]
+		}
+		k := samePrefix(got, want)
+		if exact && k != len(want) {
+			t.Errorf("%s prompt: llama.cpp's greedy continuation differs from %s at token %d (reference greedy margin min %.3g)\n llama.cpp %v\n %-9s %v",
+				p.Kind, against, k, p.GreedyMarginMin, got, against, want)
+		}
+		if !exact || k != len(want) {
+			notes = append(notes, fmt.Sprintf("%s greedy = %s for %d/%d", p.Kind, against, k, len(want)))
+		}
+		// Next-token distributions at the reference positions.
+		for j, pos := range p.LogitPositions {
+			ref := p.Logits[j]
+			if useFerry {
+				ref = fLogits[i][pos]
 			}
+			lp := pr.Probs[j]
+			if len(lp) != len(ref) {
+				t.Fatalf("llama.cpp gives %d probabilities, reference has %d logits", len(lp), len(ref))
+			}
+			kl += klProbs(ref, lp)
+			klN++
+			if argmaxF64(lp) == argmax(ref) {
+				top1++
+			}
+			positions++
+		}
+	}
+	kl /= klN
+	status := fmt.Sprintf("loads; greedy = %s; top-1 %d/%d, KL(%s||llama.cpp) %.2g", against, top1, positions, against, kl)
+	if len(notes) > 0 {
+		status = fmt.Sprintf("loads; top-1 %d/%d, KL(%s||llama.cpp) %.2g; %s", top1, positions, against, kl, strings.Join(notes, ", "))
+	}
+	if q.why != "" && useFerry && exact {
+		status += " [" + q.why + "]"
+	}
+	rep.add(fmt.Sprintf("%s %s: %s", name, typ, status))
+	t.Log(status)
+	// Bounds: F32 and F16 files carry the reference weights (F16 rounded),
+	// so llama.cpp's distributions must sit on the reference's; quantized
+	// files are compared with ferry's engine on the same weights, where
+	// both runtimes quantize activations to Q8 the same way.
+	maxKL, minTop1 := 1e-4, 1.0
+	switch typ {
+	case "f16":
+		maxKL, minTop1 = 1e-3, 0.95
+	case "q8_0":
+		maxKL, minTop1 = 5e-3, 0.9
+	case "q4_k_m":
+		maxKL, minTop1 = 2e-2, 0.8
+	}
+	if kl > maxKL {
+		t.Errorf("mean KL(%s || llama.cpp) %.3g > %.g", against, kl, maxKL)
+	}
+	if float64(top1) < minTop1*float64(positions) {
+		t.Errorf("top-1 agreement with %s %d/%d < %.0f%%", against, top1, positions, 100*minTop1)
+	}
+}
+
+// ferryRun runs ferry's engine on path: greedy continuations of the golden
+// prompts and the logits at every prompt position.
+func ferryRun(t *testing.T, path string, g oracleGolden, n int) ([][]int32, [][][]float32) {
+	t.Helper()
+	var prompts [][]int32
+	for _, p := range g.Prompts {
+		prompts = append(prompts, p.IDs)
+	}
+	greedy := ferryGreedy(t, path, prompts, n)
+	m, err := model.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	e, err := engine.Load(m, engine.Options{Threads: 1, Context: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var logits [][][]float32
+	for _, p := range prompts {
+		seq := e.NewSeq()
+		out, err := e.Step([]engine.SeqTokens{{Seq: seq, Tokens: p, AllLogits: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := make([][]float32, len(out))
+		for i := range out {
+			cp[i] = append([]float32(nil), out[i]...)
+		}
+		logits = append(logits, cp)
+		e.Free(seq)
+	}
+	return greedy, logits
+}
+
+// klProbs is KL(softmax(ref) || q) for reference logits and probabilities q
+// (zero probabilities, llama.cpp's underflow, are floored at 1e-30).
+func klProbs(ref []float32, q []float64) float64 {
+	mx := math.Inf(-1)
+	for _, v := range ref {
+		mx = math.Max(mx, float64(v))
+	}
+	var s float64
+	for _, v := range ref {
+		s += math.Exp(float64(v) - mx)
+	}
+	var kl float64
+	for i, v := range ref {
+		lp := float64(v) - mx - math.Log(s)
+		p := math.Exp(lp)
+		if p == 0 {
 			continue
 		}
-		// Quantized: both runtimes compute on the same quantized weights
-		// with Q8 activations, so they should walk the same greedy path;
-		// a divergence is reported with its position (random-weight models
-		// have near-ties), and the first tokens must agree.
-		k := samePrefix(got, ferry[i])
-		ref := samePrefix(got, p.GreedyNewIDs)
-		status = fmt.Sprintf("runs; %s prompt: llama.cpp = ferry for %d/%d tokens, = f32 reference for %d", p.Kind, k, greedyN, ref)
-		rep.add(fmt.Sprintf("%s %s: %s", name, typ, status))
-		t.Logf("%s prompt: llama.cpp and ferry agree on %d/%d greedy tokens (reference prefix %d)", p.Kind, k, len(got), ref)
-		if k == 0 {
-			t.Errorf("%s prompt: llama.cpp's first greedy token %d differs from ferry's %d on the same %s file\n llama.cpp %v\n ferry     %v",
-				p.Kind, got[0], ferry[i][0], typ, got, ferry[i])
+		kl += p * (lp - math.Log(math.Max(q[i], 1e-30)))
+	}
+	return kl
+}
+
+func argmaxF64(x []float64) int32 {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
 		}
 	}
-	if exact {
-		rep.add(fmt.Sprintf("%s %s: %s", name, typ, status))
-	}
+	return int32(best)
 }
 
 // storiesGolden is models/stories260K/golden.json's greedy run.
