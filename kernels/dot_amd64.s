@@ -607,3 +607,74 @@ q5kblock:
 	VZEROUPPER
 	RET
 
+
+// Byte i of the pattern picks qh byte i/8 (VPSHUFB works per 128-bit lane;
+// qh is broadcast to every dword first, so both lanes see all four bytes).
+DATA q5shuf<>+0(SB)/8, $0x0000000000000000
+DATA q5shuf<>+8(SB)/8, $0x0101010101010101
+DATA q5shuf<>+16(SB)/8, $0x0202020202020202
+DATA q5shuf<>+24(SB)/8, $0x0303030303030303
+GLOBL q5shuf<>(SB), RODATA|NOPTR, $32
+
+// Q50BLOCK: Q5_0 block at wo(BX): nibbles plus the fifth bit (qh bit i →
+// 16 on element i), minus 16, dotted like Q4_0.
+#define Q50BLOCK(wo, ao, acc) \
+	SCALE2(wo(BX), ao(DX)) \
+	VPBROADCASTD wo+2(BX), Y7 \
+	VPSHUFB Y12, Y7, Y7 \
+	VPAND Y11, Y7, Y7 \
+	VPCMPEQB Y11, Y7, Y7 \
+	VPAND Y10, Y7, Y7 \
+	VMOVDQU wo+6(BX), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND Y15, Y2, Y2 \
+	VPOR Y7, Y2, Y2 \
+	VPSUBB Y10, Y2, Y2 \
+	VMOVDQU ao+2(DX), Y3 \
+	DOTI8(acc)
+
+// func q5_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+TEXT ·q5_0MatVecAVX2(SB), NOSPLIT, $0-48
+	LOADARGS
+	CONSTS
+	MOVL $0x10101010, AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x8040201008040201, AX
+	VMOVQ AX, X11
+	VPBROADCASTQ X11, Y11
+	VMOVDQU q5shuf<>(SB), Y12
+
+q50row:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y5, Y5, Y5
+	CMPQ CX, $2
+	JLT q50tail
+
+q50pair:
+	Q50BLOCK(0, 0, Y0)
+	Q50BLOCK(22, 34, Y5)
+	ADDQ $44, BX
+	ADDQ $68, DX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE q50pair
+
+q50tail:
+	TESTQ CX, CX
+	JZ q50end
+	Q50BLOCK(0, 0, Y0)
+
+q50end:
+	VADDPS Y5, Y0, Y0
+	HSUM
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q50row
+	VZEROUPPER
+	RET
