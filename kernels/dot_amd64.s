@@ -678,3 +678,141 @@ q50end:
 	JNZ q50row
 	VZEROUPPER
 	RET
+
+// The IQ4_NL / IQ4_XS codebook as signed bytes, for VPSHUFB (both lanes).
+DATA iq4tab<>+0(SB)/8, $0xF6EADDCFBFAD9881
+DATA iq4tab<>+8(SB)/8, $0x7159453526190D01
+DATA iq4tab<>+16(SB)/8, $0xF6EADDCFBFAD9881
+DATA iq4tab<>+24(SB)/8, $0x7159453526190D01
+GLOBL iq4tab<>(SB), RODATA|NOPTR, $32
+
+#define IQ4NLBLOCK(wo, ao, acc) \
+	SCALE2(wo(BX), ao(DX)) \
+	VMOVDQU wo+2(BX), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND Y15, Y2, Y2 \
+	VPSHUFB Y2, Y12, Y2 \
+	VMOVDQU ao+2(DX), Y3 \
+	DOTI8(acc)
+
+// func iq4_NLMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Q4_0's loop with the nibbles mapped through the codebook (VPSHUFB).
+TEXT ·iq4_NLMatVecAVX2(SB), NOSPLIT, $0-48
+	LOADARGS
+	CONSTS
+	VMOVDQU iq4tab<>(SB), Y12
+
+iq4nlrow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y5, Y5, Y5
+	CMPQ CX, $2
+	JLT iq4nltail
+
+iq4nlpair:
+	IQ4NLBLOCK(0, 0, Y0)
+	IQ4NLBLOCK(18, 34, Y5)
+	ADDQ $36, BX
+	ADDQ $68, DX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE iq4nlpair
+
+iq4nltail:
+	TESTQ CX, CX
+	JZ iq4nlend
+	IQ4NLBLOCK(0, 0, Y0)
+
+iq4nlend:
+	VADDPS Y5, Y0, Y0
+	HSUM
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ iq4nlrow
+	VZEROUPPER
+	RET
+
+// IQ4XSSCALE stores sub-block ib's signed scale (ls - 32) as int16 at
+// 2·ib(SP): ls = scales_l nibble | two bits of scales_h << 4.
+#define IQ4XSSCALE(ib) \
+	MOVBLZX (4+ib/2)(BX), AX \
+	SHRL $(4*(ib%2)), AX \
+	ANDL $15, AX \
+	MOVWLZX 2(BX), R12 \
+	SHRL $(2*ib), R12 \
+	ANDL $3, R12 \
+	SHLL $4, R12 \
+	ORL R12, AX \
+	SUBL $32, AX \
+	MOVW AX, (2*ib)(SP)
+
+#define IQ4XSSUB(ib) \
+	VMOVDQU (8+16*ib)(BX), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND Y15, Y2, Y2 \
+	VPSHUFB Y2, Y12, Y2 \
+	VMOVDQU (4+32*ib)(DX), Y3 \
+	VPSIGNB Y2, Y2, Y4 \
+	VPSIGNB Y2, Y3, Y3 \
+	VPMADDUBSW Y3, Y4, Y4 \
+	VPBROADCASTW (2*ib)(SP), Y5 \
+	VPMADDWD Y5, Y4, Y4 \
+	VPADDD Y4, Y8, Y8
+
+// func iq4_XSMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Frame: 0(SP) eight int16 sub-block scales.
+TEXT ·iq4_XSMatVecAVX2(SB), NOSPLIT, $16-48
+	LOADARGS
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VMOVDQU iq4tab<>(SB), Y12
+
+iq4xsrow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+
+iq4xsblock:
+	IQ4XSSCALE(0)
+	IQ4XSSCALE(1)
+	IQ4XSSCALE(2)
+	IQ4XSSCALE(3)
+	IQ4XSSCALE(4)
+	IQ4XSSCALE(5)
+	IQ4XSSCALE(6)
+	IQ4XSSCALE(7)
+	VPXOR Y8, Y8, Y8
+	IQ4XSSUB(0)
+	IQ4XSSUB(1)
+	IQ4XSSUB(2)
+	IQ4XSSUB(3)
+	IQ4XSSUB(4)
+	IQ4XSSUB(5)
+	IQ4XSSUB(6)
+	IQ4XSSUB(7)
+	MOVWLZX (BX), AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VMULSS (DX), X1, X1
+	VBROADCASTSS X1, Y1
+	VCVTDQ2PS Y8, Y8
+	VFMADD231PS Y8, Y1, Y0
+	ADDQ $136, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ iq4xsblock
+
+	HSUM
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ iq4xsrow
+	VZEROUPPER
+	RET

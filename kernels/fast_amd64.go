@@ -27,6 +27,12 @@ func q5_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func q5_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
+func iq4_NLMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func iq4_XSMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
 func q6_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 // asmMatVec adapts an assembly row loop (rows ≥ 1, whole blocks of bs
@@ -89,6 +95,8 @@ func installFast() {
 	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
 	set(quant.Q5_K, "avx2", asmMatVec(q5_KMatVecAVX2, 256))
 	set(quant.Q5_0, "avx2", asmMatVec(q5_0MatVecAVX2, 32))
+	set(quant.IQ4_NL, "avx2", asmMatVec(iq4_NLMatVecAVX2, 32))
+	set(quant.IQ4_XS, "avx2", asmMatVec(iq4_XSMatVecAVX2, 256))
 	if cpu.AVX512 {
 		table[quant.Q4_K].matmul = rowTiledMatMul(table[quant.Q4_K], q4_KTile1x4, 256)
 		fastPaths[quant.Q4_K] += "+avx512tile"
