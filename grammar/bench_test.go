@@ -40,14 +40,21 @@ func llama2Tokenizer(b *testing.B) *tokenizer.Tokenizer {
 	return tok
 }
 
+// Cache modes of benchSteps.
+const (
+	fresh   = iota // a new grammar per generation: masks cached within it
+	repeat         // the same grammar every time (a repeated schema)
+	noCache        // every step walks the vocabulary
+)
+
 // benchSteps measures Mask+Accept per generated token over the document.
-func benchSteps(b *testing.B, tok *tokenizer.Tokenizer, format, doc string, cache bool) {
+func benchSteps(b *testing.B, tok *tokenizer.Tokenizer, format, doc string, mode int) {
 	v := VocabFromTokenizer(tok)
-	g, err := Compile([]byte(format))
+	ids, err := tok.Encode(doc, false, false)
 	if err != nil {
 		b.Fatal(err)
 	}
-	ids, err := tok.Encode(doc, false, false)
+	g, err := Compile([]byte(format))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,8 +62,11 @@ func benchSteps(b *testing.B, tok *tokenizer.Tokenizer, format, doc string, cach
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if mode != repeat {
+			g, _ = compileFormat([]byte(format))
+		}
 		st := g.Start(v)
-		st.noCache = !cache
+		st.noCache = mode == noCache
 		for _, id := range ids {
 			st.Mask(logits)
 			if err := st.Accept(id); err != nil {
@@ -65,37 +75,59 @@ func benchSteps(b *testing.B, tok *tokenizer.Tokenizer, format, doc string, cach
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/step")
+	b.ReportMetric(float64(len(ids)), "steps")
 	if testing.Verbose() {
+		g, _ = compileFormat([]byte(format))
 		st := g.Start(v)
 		for _, id := range ids {
 			t0 := time.Now()
-			hit := st.cache[string(appendKey(nil, st.set, v.maxTok))] != nil
+			hit := g.cache.get(v, appendKey(nil, st.set, v.maxTok)) != nil
 			st.Mask(logits)
 			b.Logf("%-12q hit=%v %v", tok.Piece(id, false), hit, time.Since(t0))
 			st.Accept(id)
 		}
 	}
-	b.ReportMetric(float64(len(ids)), "steps")
 }
 
 func BenchmarkLlama3Schema(b *testing.B) {
-	benchSteps(b, llama3Tokenizer(b), benchSchema, benchDoc, true)
+	benchSteps(b, llama3Tokenizer(b), benchSchema, benchDoc, fresh)
+}
+
+func BenchmarkLlama3SchemaRepeat(b *testing.B) {
+	benchSteps(b, llama3Tokenizer(b), benchSchema, benchDoc, repeat)
 }
 
 func BenchmarkLlama3SchemaNoCache(b *testing.B) {
-	benchSteps(b, llama3Tokenizer(b), benchSchema, benchDoc, false)
+	benchSteps(b, llama3Tokenizer(b), benchSchema, benchDoc, noCache)
 }
 
 func BenchmarkLlama3JSON(b *testing.B) {
-	benchSteps(b, llama3Tokenizer(b), `"json"`, benchDoc, true)
+	benchSteps(b, llama3Tokenizer(b), `"json"`, benchDoc, fresh)
 }
 
 func BenchmarkLlama2Schema(b *testing.B) {
-	benchSteps(b, llama2Tokenizer(b), benchSchema, benchDoc, true)
+	benchSteps(b, llama2Tokenizer(b), benchSchema, benchDoc, fresh)
 }
 
 func BenchmarkLlama2SchemaNoCache(b *testing.B) {
-	benchSteps(b, llama2Tokenizer(b), benchSchema, benchDoc, false)
+	benchSteps(b, llama2Tokenizer(b), benchSchema, benchDoc, noCache)
+}
+
+// BenchmarkMaskOnly is the cost of applying a cached mask to 128k logits.
+func BenchmarkLlama3MaskCached(b *testing.B) {
+	tok := llama3Tokenizer(b)
+	v := VocabFromTokenizer(tok)
+	g, _ := compileFormat([]byte(benchSchema))
+	st := g.Start(v)
+	if err := st.AcceptText(`{"name": "Ada`); err != nil {
+		b.Fatal(err)
+	}
+	logits := make([]float32, v.Size())
+	st.Mask(logits)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st.Mask(logits)
+	}
 }
 
 func BenchmarkNewVocabLlama3(b *testing.B) {

@@ -18,6 +18,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Limits on hostile schemas: a schema beyond them is refused at compile
@@ -102,14 +103,67 @@ type prop struct {
 type Grammar struct {
 	root  *node
 	nodes int
+	cache maskCache
 }
 
 // Compile compiles an Ollama `format` value or a JSON Schema. format is raw
 // JSON: the string "json" (also accepted unquoted) means any JSON object;
 // an object or `true` is a JSON Schema. Unsupported keywords, unresolvable
 // references and schemas that admit no value are errors.
+//
+// Recently compiled formats are kept (with their mask caches), so a
+// schema that every request repeats is compiled and walked once.
 func Compile(format []byte) (*Grammar, error) {
 	format = bytes.TrimSpace(format)
+	if g := recent.get(format); g != nil {
+		return g, nil
+	}
+	g, err := compileFormat(format)
+	if err == nil {
+		recent.put(format, g)
+	}
+	return g, err
+}
+
+// recent is a small most-recently-used list of compiled formats.
+var recent mru
+
+type mru struct {
+	mu      sync.Mutex
+	entries []mruEntry
+}
+
+type mruEntry struct {
+	key string
+	g   *Grammar
+}
+
+const mruSize = 16
+
+func (c *mru) get(key []byte) *Grammar {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.entries {
+		if e.key == string(key) {
+			copy(c.entries[1:i+1], c.entries[:i])
+			c.entries[0] = e
+			return e.g
+		}
+	}
+	return nil
+}
+
+func (c *mru) put(key []byte, g *Grammar) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) < mruSize {
+		c.entries = append(c.entries, mruEntry{})
+	}
+	copy(c.entries[1:], c.entries[:len(c.entries)-1])
+	c.entries[0] = mruEntry{string(key), g}
+}
+
+func compileFormat(format []byte) (*Grammar, error) {
 	if len(format) > maxSchemaBytes {
 		return nil, fmt.Errorf("grammar: schema is %d bytes, limit %d", len(format), maxSchemaBytes)
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	mbits "math/bits"
 	"slices"
 	"sort"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -155,12 +157,44 @@ type cachedMask struct {
 	any  bool
 }
 
-// maxCached masks per state; 128k tokens take 16 KiB each.
-const maxCached = 64
+// maxCached masks per grammar and vocabulary; 128k tokens take 16 KiB
+// each.
+const maxCached = 256
+
+// maskCache holds the masks of states already seen, shared by every
+// generation with the same grammar and vocabulary (a server compiles a
+// repeated schema once, see Compile).
+type maskCache struct {
+	mu sync.Mutex
+	m  map[*Vocab]map[string]*cachedMask
+}
+
+func (c *maskCache) get(v *Vocab, key []byte) *cachedMask {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[v][string(key)]
+}
+
+func (c *maskCache) put(v *Vocab, key []byte, m *cachedMask) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[*Vocab]map[string]*cachedMask{}
+	}
+	mv := c.m[v]
+	if mv == nil || len(mv) >= maxCached {
+		if len(c.m) >= 4 { // vocabularies per grammar
+			clear(c.m)
+		}
+		mv = map[string]*cachedMask{}
+		c.m[v] = mv
+	}
+	mv[string(key)] = m
+}
 
 // Start begins a generation over vocabulary v.
 func (g *Grammar) Start(v *Vocab) *State {
-	st := &State{g: g, v: v, cache: map[string]*cachedMask{}}
+	st := &State{g: g, v: v}
 	st.s.heap = true
 	st.set = []*frame{{n: g.root}}
 	return st
@@ -267,12 +301,10 @@ func (st *State) Mask(logits []float32) int {
 			count += hi - lo
 			continue
 		}
-		for i := lo; i < hi; i++ {
-			if bits&(1<<(i-lo)) == 0 {
-				logits[i] = inf
-			} else {
-				count++
-			}
+		valid := ^uint64(0) >> (64 - (hi - lo)) // ids below n
+		count += mbits.OnesCount64(bits)
+		for z := ^bits & valid; z != 0; z &= z - 1 {
+			logits[lo+mbits.TrailingZeros64(z)] = inf
 		}
 	}
 	for i := n; i < len(logits); i++ {
@@ -296,8 +328,10 @@ func (st *State) Mask(logits []float32) int {
 // excluded), from the cache when the state was seen before.
 func (st *State) allowed() *cachedMask {
 	st.key = appendKey(st.key[:0], st.set, st.v.maxTok)
-	if m, ok := st.cache[string(st.key)]; ok && !st.noCache {
-		return m
+	if !st.noCache {
+		if m := st.g.cache.get(st.v, st.key); m != nil {
+			return m
+		}
 	}
 	v := st.v
 	bits := make([]uint64, (v.n+63)/64)
@@ -329,10 +363,7 @@ func (st *State) allowed() *cachedMask {
 	}
 	st.s.reset()
 	m := &cachedMask{bits: bits, any: any}
-	if len(st.cache) >= maxCached {
-		clear(st.cache)
-	}
-	st.cache[string(st.key)] = m
+	st.g.cache.put(st.v, st.key, m)
 	return m
 }
 
