@@ -60,34 +60,46 @@ func decodeByteLevel(s string) string {
 	return string(b)
 }
 
-type bpeSymbol struct {
+// symbol is one piece of a word being merged; merged-away symbols keep
+// n == 0 and are unlinked from the prev/next list.
+type symbol struct {
 	start, n   int32
-	id         int32
+	id         int32 // token id of the piece, or noToken (unused by SentencePiece scores)
 	prev, next int32
 }
 
-type bpeBigram struct {
+// bigram is a candidate merge of two adjacent symbols. Byte-level BPE
+// orders candidates by merge rank (lowest first) and SentencePiece by score
+// (highest first); each leaves the other key zero, so one ordering serves
+// both. size detects candidates made stale by an earlier merge.
+type bigram struct {
 	left, right int32
 	rank        int32
+	score       float32
 	size        int32
 }
 
-func bpeLess(a, b *bpeBigram) bool {
+func bigramLess(a, b *bigram) bool {
 	if a.rank != b.rank {
 		return a.rank < b.rank
+	}
+	if a.score != b.score {
+		return a.score > b.score
 	}
 	return a.left < b.left
 }
 
-type bpeHeap []bpeBigram
+// bigramHeap is a hand-written binary heap: container/heap would box every
+// pushed bigram in an interface.
+type bigramHeap []bigram
 
-func (h *bpeHeap) push(b bpeBigram) {
+func (h *bigramHeap) push(b bigram) {
 	*h = append(*h, b)
 	s := *h
 	i := len(s) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !bpeLess(&s[i], &s[p]) {
+		if !bigramLess(&s[i], &s[p]) {
 			break
 		}
 		s[i], s[p] = s[p], s[i]
@@ -95,7 +107,7 @@ func (h *bpeHeap) push(b bpeBigram) {
 	}
 }
 
-func (h *bpeHeap) pop() bpeBigram {
+func (h *bigramHeap) pop() bigram {
 	s := *h
 	top := s[0]
 	last := len(s) - 1
@@ -108,10 +120,10 @@ func (h *bpeHeap) pop() bpeBigram {
 			break
 		}
 		m := l
-		if r := l + 1; r < len(s) && bpeLess(&s[r], &s[l]) {
+		if r := l + 1; r < len(s) && bigramLess(&s[r], &s[l]) {
 			m = r
 		}
-		if !bpeLess(&s[m], &s[i]) {
+		if !bigramLess(&s[m], &s[i]) {
 			break
 		}
 		s[i], s[m] = s[m], s[i]
@@ -180,7 +192,7 @@ func (t *Tokenizer) bpeWord(word string, out []int32) []int32 {
 			return append(out, id)
 		}
 	}
-	var symBuf [64]bpeSymbol
+	var symBuf [64]symbol
 	syms := symBuf[:0]
 	for off := 0; off < len(word); {
 		n := min(utf8Len(word[off]), len(word)-off)
@@ -193,14 +205,26 @@ func (t *Tokenizer) bpeWord(word string, out []int32) []int32 {
 		if !ok {
 			id = noToken
 		}
-		syms = append(syms, bpeSymbol{start: int32(off), n: int32(n), id: id, prev: idx - 1, next: next})
+		syms = append(syms, symbol{start: int32(off), n: int32(n), id: id, prev: idx - 1, next: next})
 		off += n
 	}
 	if len(syms) == 1 {
 		return t.emitBPESymbol(word, &syms[0], out)
 	}
-	var heapBuf [64]bpeBigram
-	heap := bpeHeap(heapBuf[:0])
+	t.mergeByRank(word, syms)
+	for i := int32(0); i != -1; i = syms[i].next {
+		out = t.emitBPESymbol(word, &syms[i], out)
+	}
+	return out
+}
+
+// mergeByRank applies merges to the linked symbols of text in rank order,
+// as Hugging Face's BPE model: the pair with the lowest merge rank first,
+// ties to the leftmost. A merged piece that is not itself a token gets
+// noToken and merges no further.
+func (t *Tokenizer) mergeByRank(text string, syms []symbol) {
+	var heapBuf [64]bigram
+	heap := bigramHeap(heapBuf[:0])
 	tryAdd := func(left, right int32) {
 		if left < 0 || right < 0 {
 			return
@@ -213,7 +237,7 @@ func (t *Tokenizer) bpeWord(word string, out []int32) []int32 {
 		if !ok {
 			return
 		}
-		heap.push(bpeBigram{left: left, right: right, rank: rank, size: l.n + r.n})
+		heap.push(bigram{left: left, right: right, rank: rank, size: l.n + r.n})
 	}
 	for i := 1; i < len(syms); i++ {
 		tryAdd(int32(i-1), int32(i))
@@ -230,7 +254,7 @@ func (t *Tokenizer) bpeWord(word string, out []int32) []int32 {
 		if r.next >= 0 {
 			syms[r.next].prev = b.left
 		}
-		if id, ok := t.ids[word[l.start:l.start+l.n]]; ok {
+		if id, ok := t.ids[text[l.start:l.start+l.n]]; ok {
 			l.id = id
 		} else {
 			l.id = noToken
@@ -238,13 +262,9 @@ func (t *Tokenizer) bpeWord(word string, out []int32) []int32 {
 		tryAdd(l.prev, b.left)
 		tryAdd(b.left, l.next)
 	}
-	for i := int32(0); i != -1; i = syms[i].next {
-		out = t.emitBPESymbol(word, &syms[i], out)
-	}
-	return out
 }
 
-func (t *Tokenizer) emitBPESymbol(word string, s *bpeSymbol, out []int32) []int32 {
+func (t *Tokenizer) emitBPESymbol(word string, s *symbol, out []int32) []int32 {
 	if s.id >= 0 {
 		return append(out, s.id)
 	}

@@ -7,67 +7,6 @@ import "strings"
 // highest-scoring token is merged repeatedly (ties go to the leftmost pair).
 // Symbols left that are not tokens are emitted as byte tokens <0xNN>.
 
-type spmSymbol struct {
-	start, n   int32
-	prev, next int32
-}
-
-type spmBigram struct {
-	left, right int32
-	score       float32
-	size        int32
-}
-
-// spmLess orders the max-heap: higher score first, then the leftmost.
-func spmLess(a, b *spmBigram) bool {
-	if a.score != b.score {
-		return a.score > b.score
-	}
-	return a.left < b.left
-}
-
-type spmHeap []spmBigram
-
-func (h *spmHeap) push(b spmBigram) {
-	*h = append(*h, b)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !spmLess(&s[i], &s[p]) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
-}
-
-func (h *spmHeap) pop() spmBigram {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(s) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(s) && spmLess(&s[r], &s[l]) {
-			m = r
-		}
-		if !spmLess(&s[m], &s[i]) {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return top
-}
-
 // normalizeExtraWhitespace applies sentencepiece's whitespace rules for vocabularies
 // read from a tokenizer.model with remove_extra_whitespaces: leading and
 // trailing spaces are dropped and runs of spaces become one.
@@ -143,7 +82,7 @@ func (t *Tokenizer) spmSegment(text string, out []int32) []int32 {
 	if t.ranks != nil {
 		return t.spmRankSegment(text, out)
 	}
-	var symBuf [64]spmSymbol
+	var symBuf [64]symbol
 	syms := symBuf[:0]
 	for off := 0; off < len(text); {
 		n := min(utf8Len(text[off]), len(text)-off)
@@ -152,11 +91,11 @@ func (t *Tokenizer) spmSegment(text string, out []int32) []int32 {
 		if off+n == len(text) {
 			next = -1
 		}
-		syms = append(syms, spmSymbol{start: int32(off), n: int32(n), prev: idx - 1, next: next})
+		syms = append(syms, symbol{start: int32(off), n: int32(n), prev: idx - 1, next: next})
 		off += n
 	}
-	var heapBuf [64]spmBigram
-	heap := spmHeap(heapBuf[:0])
+	var heapBuf [64]bigram
+	heap := bigramHeap(heapBuf[:0])
 	tryAdd := func(left, right int32) {
 		if left < 0 || right < 0 {
 			return
@@ -167,7 +106,7 @@ func (t *Tokenizer) spmSegment(text string, out []int32) []int32 {
 		if !ok {
 			return
 		}
-		heap.push(spmBigram{left: left, right: right, score: t.scores[id], size: int32(len(s))})
+		heap.push(bigram{left: left, right: right, score: t.scores[id], size: int32(len(s))})
 	}
 	for i := 1; i < len(syms); i++ {
 		tryAdd(int32(i-1), int32(i))
@@ -207,11 +146,11 @@ func (t *Tokenizer) spmSegment(text string, out []int32) []int32 {
 // fallback: characters that are not tokens become their byte tokens before
 // merging, and pairs merge by merge rank.
 func (t *Tokenizer) spmRankSegment(text string, out []int32) []int32 {
-	var symBuf [64]bpeSymbol
+	var symBuf [64]symbol
 	syms := symBuf[:0]
 	add := func(start, n, id int32) {
 		idx := int32(len(syms))
-		syms = append(syms, bpeSymbol{start: start, n: n, id: id, prev: idx - 1, next: idx + 1})
+		syms = append(syms, symbol{start: start, n: n, id: id, prev: idx - 1, next: idx + 1})
 	}
 	for off := 0; off < len(text); {
 		n := min(utf8Len(text[off]), len(text)-off)
@@ -228,45 +167,7 @@ func (t *Tokenizer) spmRankSegment(text string, out []int32) []int32 {
 		return out
 	}
 	syms[len(syms)-1].next = -1
-	var heapBuf [64]bpeBigram
-	heap := bpeHeap(heapBuf[:0])
-	tryAdd := func(left, right int32) {
-		if left < 0 || right < 0 {
-			return
-		}
-		l, r := &syms[left], &syms[right]
-		if l.id < 0 || r.id < 0 {
-			return
-		}
-		rank, ok := t.ranks[[2]int32{l.id, r.id}]
-		if !ok {
-			return
-		}
-		heap.push(bpeBigram{left: left, right: right, rank: rank, size: l.n + r.n})
-	}
-	for i := 1; i < len(syms); i++ {
-		tryAdd(int32(i-1), int32(i))
-	}
-	for len(heap) > 0 {
-		b := heap.pop()
-		l, r := &syms[b.left], &syms[b.right]
-		if l.n == 0 || r.n == 0 || l.n+r.n != b.size || l.next != b.right {
-			continue
-		}
-		l.n += r.n
-		r.n = 0
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = b.left
-		}
-		if id, ok := t.ids[text[l.start:l.start+l.n]]; ok {
-			l.id = id
-		} else {
-			l.id = noToken
-		}
-		tryAdd(l.prev, b.left)
-		tryAdd(b.left, l.next)
-	}
+	t.mergeByRank(text, syms)
 	for i := int32(0); i != -1; i = syms[i].next {
 		if s := &syms[i]; s.id >= 0 {
 			out = append(out, s.id)
