@@ -137,3 +137,14 @@ func BenchmarkNewVocabLlama3(b *testing.B) {
 		VocabFromTokenizer(tok)
 	}
 }
+
+// BenchmarkVocabStats reports the tries' sizes (for the docs).
+func BenchmarkVocabStats(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		tok  func(*testing.B) *tokenizer.Tokenizer
+	}{{"llama3", llama3Tokenizer}, {"llama2", llama2Tokenizer}} {
+		v := VocabFromTokenizer(c.tok(b))
+		b.Logf("%s: %d tokens, %d plain, trie %d nodes, rest trie %d nodes, longest %d bytes", c.name, v.Size(), len(v.plain), len(v.all.label), len(v.rest.label), v.maxTok)
+	}
+}

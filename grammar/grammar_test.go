@@ -792,3 +792,36 @@ func TestHostileSchemas(t *testing.T) {
 	}
 	acceptAll(t, g, v, toks, eog, `{"a":[1,2,630]}`)
 }
+
+// TestConcurrent: generations share a compiled grammar and its mask cache
+// (run with -race).
+func TestConcurrent(t *testing.T) {
+	v, toks, eog := testVocab()
+	schema := []byte(`{"type":"object","properties":{"a":{"type":"array","items":{"type":"string","maxLength":4},"maxItems":3},"b":{"type":"integer","minimum":-5,"maximum":5}},"required":["a","b"]}`)
+	done := make(chan error)
+	for w := 0; w < 4; w++ {
+		go func(seed uint64) {
+			g, err := Compile(schema)
+			if err != nil {
+				done <- err
+				return
+			}
+			rng := rand.New(rand.NewPCG(seed, 9))
+			for i := 0; i < 20; i++ {
+				text, ok := randomWalk(t, g, v, toks, eog, rng)
+				if ok {
+					if err := g.Validate([]byte(text)); err != nil {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}(uint64(w))
+	}
+	for w := 0; w < 4; w++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
