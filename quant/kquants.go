@@ -180,6 +180,22 @@ func makeQ3Quants(n, nmax int, x []float32, L []int8, doRmse bool) float32 {
 	return 1 / iscale
 }
 
+// fitError is the weighted error of x reconstructed as scale*L + min, by
+// absolute difference (useMad) or squared, summed in order as ggml does.
+func fitError(x, w []float32, L []uint8, scale, min float32, useMad bool) float32 {
+	var sum float32
+	for i := range x {
+		diff := float32(float32(scale*float32(L[i]))+min) - x[i]
+		if useMad {
+			diff = abs32(diff)
+		} else {
+			diff = float32(diff * diff)
+		}
+		sum += float32(w[i] * diff)
+	}
+	return sum
+}
+
 // makeQkx2Quants is ggml's make_qkx2_quants: asymmetric (scale and min)
 // quantization to [0, nmax] with a grid search over the scale.
 func makeQkx2Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float32, Laux []uint8, rmin, rdelta float32, nstep int, useMad bool) float32 {
@@ -210,18 +226,10 @@ func makeQkx2Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 	}
 	iscale := float32(nmax) / (max - min)
 	scale := 1 / iscale
-	var bestError float32
 	for i := 0; i < n; i++ {
-		l := nearestInt(float32(iscale * (x[i] - min)))
-		L[i] = uint8(clampInt(l, 0, nmax))
-		diff := float32(float32(scale*float32(L[i]))+min) - x[i]
-		if useMad {
-			diff = abs32(diff)
-		} else {
-			diff = float32(diff * diff)
-		}
-		bestError += float32(weights[i] * diff)
+		L[i] = uint8(clampInt(nearestInt(float32(iscale*(x[i]-min))), 0, nmax))
 	}
+	bestError := fitError(x[:n], weights, L, scale, min, useMad)
 	if nstep < 1 {
 		*theMin = -min
 		return scale
@@ -246,17 +254,7 @@ func makeQkx2Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 				thisMin = 0
 				thisScale = sumXL / sumL2
 			}
-			var curError float32
-			for i := 0; i < n; i++ {
-				diff := float32(float32(thisScale*float32(Laux[i]))+thisMin) - x[i]
-				if useMad {
-					diff = abs32(diff)
-				} else {
-					diff = float32(diff * diff)
-				}
-				curError += float32(weights[i] * diff)
-			}
-			if curError < bestError {
+			if curError := fitError(x[:n], weights, Laux, thisScale, thisMin, useMad); curError < bestError {
 				copy(L[:n], Laux[:n])
 				bestError = curError
 				scale = thisScale
@@ -283,10 +281,9 @@ func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 			wts[i] = float32(x[i] * x[i])
 		}
 	}
-	wt := func(i int) float32 { return wts[i] }
 	min := x[0]
 	max := x[0]
-	sumW := wt(0)
+	sumW := wts[0]
 	sumX := float32(sumW * x[0])
 	for i := 1; i < n; i++ {
 		if x[i] < min {
@@ -295,7 +292,7 @@ func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 		if x[i] > max {
 			max = x[i]
 		}
-		w := wt(i)
+		w := wts[i]
 		sumW += w
 		sumX += float32(w * x[i])
 	}
@@ -311,18 +308,10 @@ func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 	}
 	iscale := float32(nmax) / (max - min)
 	scale := 1 / iscale
-	var bestMad float32
 	for i := 0; i < n; i++ {
-		l := nearestInt(float32(iscale * (x[i] - min)))
-		L[i] = uint8(clampInt(l, 0, nmax))
-		diff := float32(float32(scale*float32(L[i]))+min) - x[i]
-		if useMad {
-			diff = abs32(diff)
-		} else {
-			diff = float32(diff * diff)
-		}
-		bestMad += float32(wt(i) * diff)
+		L[i] = uint8(clampInt(nearestInt(float32(iscale*(x[i]-min))), 0, nmax))
 	}
+	bestMad := fitError(x[:n], wts, L, scale, min, useMad)
 	if nstep < 1 {
 		*theMin = -min
 		return scale
@@ -337,7 +326,7 @@ func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 				l = nearestInt(float32(math.Min(float64(v), float64(nmax))))
 			}
 			Laux[i] = uint8(l)
-			w := wt(i)
+			w := wts[i]
 			fl := float32(l)
 			sumL += float32(w * fl)
 			sumL2 += float32(float32(w*fl) * fl)
@@ -351,17 +340,7 @@ func makeQkx3Quants(n, nmax int, x, weights []float32, L []uint8, theMin *float3
 				thisMin = 0
 				thisScale = sumXL / sumL2
 			}
-			var mad float32
-			for i := 0; i < n; i++ {
-				diff := float32(float32(thisScale*float32(Laux[i]))+thisMin) - x[i]
-				if useMad {
-					diff = abs32(diff)
-				} else {
-					diff = float32(diff * diff)
-				}
-				mad += float32(wt(i) * diff)
-			}
-			if mad < bestMad {
+			if mad := fitError(x[:n], wts, Laux, thisScale, thisMin, useMad); mad < bestMad {
 				copy(L[:n], Laux[:n])
 				bestMad = mad
 				scale = thisScale
