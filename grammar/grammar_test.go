@@ -825,3 +825,52 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthLimit: at the nesting limit only values that fit are offered,
+// so generation never reaches a key or comma it cannot follow.
+func TestDepthLimit(t *testing.T) {
+	v, toks, eog := testVocab()
+	for _, schema := range []string{`"json"`, `{"$defs":{"t":{"type":"object","properties":{"k":{"$ref":"#/$defs/t"},"n":{"type":"null"}}}},"$ref":"#/$defs/t"}`} {
+		g, err := Compile([]byte(schema))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := g.Start(v)
+		deep := strings.Repeat(`{"k":`, maxDepth-1)
+		if err := st.AcceptText(deep); err != nil {
+			t.Fatalf("%s: %v", schema, err)
+		}
+		// The innermost object sits at the limit: it can only be empty.
+		if err := st.AcceptText("{"); err != nil {
+			t.Fatal(err)
+		}
+		rejects(t, schema, deep+"{", `"`)
+		rng := rand.New(rand.NewPCG(1, 1))
+		logits := make([]float32, v.Size())
+		for i := 0; i < 3000 && !st.Finished(); i++ {
+			clear(logits)
+			if st.Mask(logits) == 0 {
+				t.Fatalf("%s: dead end at depth", schema)
+			}
+			var ok []int32
+			for id, l := range logits {
+				if !math.IsInf(float64(l), -1) {
+					ok = append(ok, int32(id))
+				}
+			}
+			// Prefer closing to finish.
+			id := ok[rng.IntN(len(ok))]
+			for _, c := range ok {
+				if c == eog || bytes.Equal(toks[c], []byte("}")) || bytes.Equal(toks[c], []byte("null")) {
+					id = c
+				}
+			}
+			if err := st.Accept(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !st.Finished() {
+			t.Fatalf("%s: did not finish", schema)
+		}
+	}
+}

@@ -105,7 +105,7 @@ func (s *stepper) done(p *frame) *frame {
 // push starts a value of schema n whose first byte is c; parent is already
 // in its "inside a value" state.
 func (s *stepper) push(parent *frame, n *node, c byte, out []*frame) []*frame {
-	if parent.depth >= maxDepth {
+	if !fits(n, parent) {
 		return out
 	}
 	if n.kind == kAnyOf {
@@ -201,7 +201,7 @@ func (s *stepper) feed(f *frame, c byte, out []*frame) []*frame {
 			if c == ']' && f.st == 1 && n.minItems == 0 {
 				return append(out, s.done(f.parent))
 			}
-			if n.maxItems == 0 || !n.items.sat {
+			if n.maxItems == 0 || !n.items.sat || !fits(n.items, f) {
 				return out
 			}
 			g := s.clone(f)
@@ -211,7 +211,7 @@ func (s *stepper) feed(f *frame, c byte, out []*frame) []*frame {
 			if isWS(c) {
 				return s.ws(f, c, out)
 			}
-			if c == ',' && f.a < n.maxItems && n.items.sat {
+			if c == ',' && f.a < n.maxItems && n.items.sat && fits(n.items, f) {
 				g := s.clone(f)
 				g.st, g.ws = 4, 0
 				return append(out, g)
@@ -242,13 +242,13 @@ func (s *stepper) object(f *frame, c byte, out []*frame) []*frame {
 			return s.ws(f, c, out)
 		}
 		switch {
-		case c == '"' && f.st != oAfterValue && keyAvailable(n, f.a):
+		case c == '"' && f.st != oAfterValue && keyAvailable(f):
 			g := s.clone(f)
 			g.st, g.ws, g.lex, g.b = oKey, 0, 0, 0
 			return append(out, g)
 		case c == '}' && f.st != oComma && n.firstReq[f.a] == int32(len(n.props)):
 			return append(out, s.done(f.parent))
-		case c == ',' && f.st == oAfterValue && keyAvailable(n, f.a):
+		case c == ',' && f.st == oAfterValue && keyAvailable(f):
 			g := s.clone(f)
 			g.st, g.ws = oComma, 0
 			return append(out, g)
@@ -267,12 +267,12 @@ func (s *stepper) object(f *frame, c byte, out []*frame) []*frame {
 			g := s.clone(f)
 			g.st, g.ws = oAfterKey, 0
 			if k >= 0 {
-				if !knownAllowed(n, k, f.a) {
+				if !knownAllowed(f, k) {
 					return out
 				}
 				g.c, g.a = k, k+1
 			} else {
-				if n.additional == nil {
+				if !extraAllowed(f) {
 					return out
 				}
 				g.c = -1
@@ -287,10 +287,10 @@ func (s *stepper) object(f *frame, c byte, out []*frame) []*frame {
 		if nb < 0 {
 			// An extra key: it must not spell a known key another way,
 			// so no \u or \/ escapes once off the known keys.
-			if n.additional == nil || f.lex >= 1 && f.lex <= 5 && (f.lex != 1 || c == 'u' || c == '/') {
+			if !extraAllowed(f) || f.lex >= 1 && f.lex <= 5 && (f.lex != 1 || c == 'u' || c == '/') {
 				return out
 			}
-		} else if n.additional == nil && !feasibleKey(n, nb, f.a) {
+		} else if !extraAllowed(f) && !feasibleKey(f, nb) {
 			return out
 		}
 		g := s.clone(f)
@@ -321,14 +321,30 @@ func (s *stepper) object(f *frame, c byte, out []*frame) []*frame {
 	return out
 }
 
-// knownAllowed: property k may come next when the next unwritten index is
-// next (properties are written in schema order; required ones are not
-// skipped).
-func knownAllowed(n *node, k, next int32) bool {
-	return k >= next && k <= n.firstReq[next] && n.props[k].n.sat
+// fits reports whether a value of schema n can be written below frame
+// parent without passing the nesting limit (n.minDepth is the least
+// nesting any value of n needs), so no key or comma is ever accepted whose
+// value could not be written.
+func fits(n *node, parent *frame) bool {
+	return int(parent.depth)+int(n.minDepth) <= maxDepth
 }
 
-func feasibleKey(n *node, t, next int32) bool {
+// extraAllowed: object frame f may take a key outside its properties.
+func extraAllowed(f *frame) bool {
+	return f.n.additional != nil && fits(f.n.additional, f)
+}
+
+// knownAllowed: property k may come next in object frame f (properties
+// are written in schema order; required ones are not skipped).
+func knownAllowed(f *frame, k int32) bool {
+	n, next := f.n, f.a
+	return k >= next && k <= n.firstReq[next] && n.props[k].n.sat && fits(n.props[k].n, f)
+}
+
+// feasibleKey: some property allowed next has a key beginning with the
+// text at key trie node t.
+func feasibleKey(f *frame, t int32) bool {
+	n, next := f.n, f.a
 	sub := n.keys.sub[t]
 	i, _ := slices.BinarySearch(sub, next)
 	for ; i < len(sub); i++ {
@@ -336,15 +352,15 @@ func feasibleKey(n *node, t, next int32) bool {
 		if k > n.firstReq[next] {
 			return false
 		}
-		if n.props[k].n.sat {
+		if n.props[k].n.sat && fits(n.props[k].n, f) {
 			return true
 		}
 	}
 	return false
 }
 
-func keyAvailable(n *node, next int32) bool {
-	return n.additional != nil || feasibleKey(n, 0, next)
+func keyAvailable(f *frame) bool {
+	return extraAllowed(f) || feasibleKey(f, 0)
 }
 
 // lexStep advances the JSON string lexer. States: 0 between characters,

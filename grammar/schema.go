@@ -60,6 +60,9 @@ type node struct {
 	kind kind
 	id   int32
 	sat  bool // can produce a finite value (least fixpoint)
+	// minDepth is the least nesting (frames, this one included) of any
+	// value of the node.
+	minDepth int32
 
 	// object
 	props      []prop
@@ -321,6 +324,10 @@ func (c *compiler) finish(n *node) (*Grammar, error) {
 	if !root.sat {
 		return nil, errors.New("grammar: the schema admits no finite JSON value")
 	}
+	computeMinDepth(c.nodes)
+	if root.value.minDepth > maxDepth {
+		return nil, fmt.Errorf("grammar: every value of the schema nests deeper than %d levels", maxDepth)
+	}
 	// Flatten anyOf alternatives so that pushing a value never recurses
 	// through anyOf nodes, and drop unsatisfiable ones.
 	for _, x := range c.nodes {
@@ -335,6 +342,50 @@ func (c *compiler) finish(n *node) (*Grammar, error) {
 		}
 	}
 	return &Grammar{root: root, nodes: len(c.nodes)}, nil
+}
+
+// computeMinDepth is a shortest-path fixpoint over the (possibly cyclic)
+// schema graph; unsatisfiable nodes keep an infinite depth.
+func computeMinDepth(nodes []*node) {
+	const inf = math.MaxInt32 / 2
+	for _, x := range nodes {
+		x.minDepth = inf
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, x := range nodes {
+			if !x.sat {
+				continue
+			}
+			d := int32(inf)
+			switch x.kind {
+			case kString, kNumber, kLiteral:
+				d = 1
+			case kArray:
+				d = 1
+				if x.minItems > 0 {
+					d = 1 + x.items.minDepth
+				}
+			case kObject:
+				d = 1
+				for _, p := range x.props {
+					if p.required {
+						d = max(d, 1+p.n.minDepth)
+					}
+				}
+			case kAnyOf:
+				for _, a := range x.alts {
+					d = min(d, a.minDepth)
+				}
+			case kRoot:
+				d = x.value.minDepth
+			}
+			d = min(d, inf)
+			if d < x.minDepth {
+				x.minDepth, changed = d, true
+			}
+		}
+	}
 }
 
 func flattenAlts(x *node, out []*node, seen map[*node]bool) []*node {

@@ -345,7 +345,7 @@ func (st *State) allowed() *cachedMask {
 		inString := f.n.kind == kString && f.st == 1 && f.lex == 0
 		// Object keys where extra keys are allowed: plain text never
 		// closes the key, so it is always allowed (known or extra key).
-		inKey := f.n.kind == kObject && f.st == oKey && f.lex == 0 && f.n.additional != nil
+		inKey := f.n.kind == kObject && f.st == oKey && f.lex == 0 && extraAllowed(f)
 		if inString || inKey {
 			r := int32(len(v.plain))
 			if inString && f.n.maxLen != unbounded {
