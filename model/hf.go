@@ -125,6 +125,15 @@ func hasTokenizer(dir string) bool {
 func openHF(dir string) (*Model, error) { return openHFWith(dir, false) }
 
 func openHFWith(dir string, lazy bool) (*Model, error) {
+	return openHFFolder(dir, FormatSafetensors, lazy, func(_ hfConfig, set *safetensors.Set) ([]srcTensor, error) {
+		return hfSources(set)
+	})
+}
+
+// openHFFolder loads a folder of config.json and safetensors shards; the
+// formats stored that way (Hugging Face, MLX) differ only in how their
+// tensors become sources, which is what sources decides.
+func openHFFolder(dir string, format Format, lazy bool, sources func(raw hfConfig, set *safetensors.Set) ([]srcTensor, error)) (*Model, error) {
 	raw, err := readHFConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -138,9 +147,9 @@ func openHFWith(dir string, lazy bool) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Path: dir, Format: FormatSafetensors}
+	m := &Model{Path: dir, Format: format}
 	m.OnClose(set.Close)
-	src, err := hfSources(set)
+	src, err := sources(raw, set)
 	if err != nil {
 		m.Close()
 		return nil, err

@@ -87,32 +87,9 @@ func mlxQuantFor(q hfConfig, module string) (MLXQuant, bool) {
 }
 
 func openMLX(dir string) (*Model, error) {
-	raw, err := readHFConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	arch, hfClass, err := hfArch(dir, raw)
-	if err != nil {
-		return nil, err
-	}
-	cfg := raw.flatten()
-	set, err := safetensors.OpenDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	m := &Model{Path: dir, Format: FormatMLX}
-	m.OnClose(set.Close)
-	src, err := mlxSources(dir, raw.obj("quantization"), set)
-	if err != nil {
-		m.Close()
-		return nil, err
-	}
-	l := &hfLoader{dir: dir, arch: arch, hfClass: hfClass, cfg: cfg, rope: cfg.ropeParams(), m: m, src: src}
-	if err := l.load(); err != nil {
-		m.Close()
-		return nil, err
-	}
-	return m, nil
+	return openHFFolder(dir, FormatMLX, false, func(raw hfConfig, set *safetensors.Set) ([]srcTensor, error) {
+		return mlxSources(dir, raw.obj("quantization"), set)
+	})
 }
 
 func mlxSources(dir string, q hfConfig, set *safetensors.Set) ([]srcTensor, error) {
