@@ -121,6 +121,8 @@ type oracleGolden struct {
 	} `json:"tokenization"`
 	Prompts []struct {
 		Kind            string      `json:"kind"`
+		Text            string      `json:"text"`
+		Rendered        string      `json:"rendered"`
 		IDs             []int32     `json:"ids"`
 		LogitPositions  []int       `json:"logit_positions"`
 		Logits          [][]float32 `json:"logits"`

@@ -137,11 +137,21 @@ type Response struct {
 // Run loads modelPath in llama.cpp with the given thread count and context
 // size and answers jobs in order.
 func (l *Llama) Run(ctx context.Context, modelPath string, threads, nctx int, jobs ...Job) (*Response, error) {
+	return l.run(ctx, modelPath, false, threads, nctx, jobs)
+}
+
+// RunVocab loads only the vocabulary of modelPath (a GGUF with or without
+// tensors) and answers tokenize/detokenize jobs.
+func (l *Llama) RunVocab(ctx context.Context, modelPath string, jobs ...Job) (*Response, error) {
+	return l.run(ctx, modelPath, true, 1, 0, jobs)
+}
+
+func (l *Llama) run(ctx context.Context, modelPath string, vocabOnly bool, threads, nctx int, jobs []Job) (*Response, error) {
 	abs, err := filepath.Abs(modelPath)
 	if err != nil {
 		return nil, err
 	}
-	req, err := json.Marshal(map[string]any{"model": abs, "threads": threads, "context": nctx, "jobs": jobs})
+	req, err := json.Marshal(map[string]any{"model": abs, "vocab_only": vocabOnly, "threads": threads, "context": nctx, "jobs": jobs})
 	if err != nil {
 		return nil, err
 	}

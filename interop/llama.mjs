@@ -2,7 +2,7 @@
 // node-llama-cpp's npm packages) on one GGUF file and answers a list of jobs
 // read as JSON from stdin, writing one JSON document to stdout.
 //
-// Input:  {"model": PATH, "threads": N, "context": N, "jobs": [JOB, ...]}
+// Input:  {"model": PATH, "threads": N, "context": N, "vocab_only": bool, "jobs": [JOB, ...]}
 // Jobs:
 //   {"op": "info"}                                   -> llama.cpp build, model facts
 //   {"op": "greedy", "ids": [...], "n": 24}          -> {"ids": [...]} greedy continuation
@@ -45,7 +45,7 @@ const llama = await getLlama({
 
 let model;
 try {
-    model = await llama.loadModel({modelPath: req.model, gpuLayers: 0, useMmap: true});
+    model = await llama.loadModel({modelPath: req.model, gpuLayers: 0, useMmap: true, vocabOnly: !!req.vocab_only});
 } catch (e) {
     out.load_error = String(e && e.message || e);
     out.logs = logs.slice(-20);
@@ -81,6 +81,7 @@ async function greedy(ids, n) {
 
 // vocabSize is the row count of token_embd.weight (GGUF order: [n_embd, n_vocab]).
 function vocabSize() {
+    if (req.vocab_only) return model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
     const t = (model.fileInfo.fullTensorInfo ?? model.fileInfo.tensorInfo ?? []).find((x) => x.name === "token_embd.weight");
     return t ? Number(t.dimensions[1]) : model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
 }
