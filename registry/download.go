@@ -61,10 +61,7 @@ func (c *client) download(ctx context.Context, spec fileSpec, progress func(comp
 		return "", err
 	}
 	if st, err := os.Stat(spec.dst); err == nil && !st.IsDir() && (spec.size < 0 || st.Size() == spec.size) {
-		if progress != nil {
-			progress(st.Size(), st.Size())
-		}
-		return spec.sha256, nil
+		return present(spec, st.Size(), progress)
 	}
 	unlock, err := acquireLock(ctx, spec.dst+".lock", spec.dst)
 	if err != nil {
@@ -73,10 +70,7 @@ func (c *client) download(ctx context.Context, spec fileSpec, progress func(comp
 	defer unlock()
 	// Another process may have finished it while we waited.
 	if st, err := os.Stat(spec.dst); err == nil && !st.IsDir() && (spec.size < 0 || st.Size() == spec.size) {
-		if progress != nil {
-			progress(st.Size(), st.Size())
-		}
-		return spec.sha256, nil
+		return present(spec, st.Size(), progress)
 	}
 
 	partial := spec.dst + ".partial"
@@ -110,6 +104,28 @@ func (c *client) download(ctx context.Context, spec fileSpec, progress func(comp
 		}
 	}
 	return "", fmt.Errorf("downloading %s: %w (the partial download is kept; pull again to resume)", spec.label, lastErr)
+}
+
+// present reports a file that is already in place. Only verified files are
+// ever renamed to their final name, so it is trusted; its sha256 is computed
+// when the caller does not know it.
+func present(spec fileSpec, size int64, progress func(completed, total int64)) (string, error) {
+	if progress != nil {
+		progress(size, size)
+	}
+	if spec.sha256 != "" {
+		return spec.sha256, nil
+	}
+	f, err := os.Open(spec.dst)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %v", spec.dst, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // permanentError marks failures that a retry cannot fix (HTTP 4xx, a

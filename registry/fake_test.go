@@ -28,6 +28,7 @@ type fakeBlobs struct {
 	ranges   []string          // Range headers seen
 	gets     int
 	delay    time.Duration // per 4 KiB chunk, to test cancellation
+	corrupt  bool          // flip a byte of every body
 }
 
 func newFakeBlobs() *fakeBlobs {
@@ -44,6 +45,10 @@ func (f *fakeBlobs) serve(w http.ResponseWriter, r *http.Request, key string) {
 	f.gets++
 	f.ranges = append(f.ranges, r.Header.Get("Range"))
 	noRange, delay := f.noRange, f.delay
+	if f.corrupt && ok {
+		data = append([]byte(nil), data...)
+		data[len(data)/2] ^= 0x55
+	}
 	f.mu.Unlock()
 	if !ok {
 		http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}`, http.StatusNotFound)
@@ -184,13 +189,13 @@ func (f *fakeOllama) addModel(ns, name, tag string, weights []byte) string {
 type fakeHF struct {
 	*fakeBlobs
 	srv       *httptest.Server
-	cdnHost   string // base URL of the CDN; the server itself when ""
+	cdnHost   string                       // base URL of the CDN; the server itself when ""
 	repos     map[string]map[string][]byte // repo -> path -> content
 	lfs       map[string]bool              // paths stored in LFS
 	token     string                       // required bearer token, if set
 	pageSize  int
 	authSeen  []string // Authorization headers on CDN requests
-	noEtagLFS bool     // omit lfs info from the tree (X-Linked-Etag only)
+	noEtagLFS bool     // empty tree: names from /api/models, sha256 from X-Linked-Etag only
 }
 
 func newFakeHF(t *testing.T) *fakeHF {
@@ -247,13 +252,15 @@ func newFakeHF(t *testing.T) *fakeHF {
 			e := map[string]any{"type": "file", "path": p, "size": len(b), "oid": gitOID(b)}
 			if f.lfs[p] {
 				e["oid"] = strings.Repeat("1", 40) // the pointer file's id
-				if !f.noEtagLFS {
-					e["lfs"] = map[string]any{"oid": sha(b), "size": len(b), "pointerSize": 134}
-				} else {
-					e["size"] = 134
-				}
+				e["lfs"] = map[string]any{"oid": sha(b), "size": len(b), "pointerSize": 134}
 			}
 			entries = append(entries, e)
+		}
+		if f.noEtagLFS {
+			// A mirror without tree data: only /api/models' siblings.
+			entries = entries[:0]
+			fmt.Fprint(w, "[]")
+			return
 		}
 		// Paginate with a cursor the way the Hub does.
 		start, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
@@ -263,7 +270,17 @@ func newFakeHF(t *testing.T) *fakeHF {
 		}
 		json.NewEncoder(w).Encode(entries[start:end])
 	})
-	mux.HandleFunc("GET /{org}/{repo}/resolve/{rev}/{file...}", func(w http.ResponseWriter, r *http.Request) {
+	// ORG/REPO/resolve/REV/FILE, routed by hand: a ServeMux pattern for it
+	// would overlap the /api/ ones.
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 5)
+		if len(parts) != 5 || parts[2] != "resolve" {
+			http.NotFound(w, r)
+			return
+		}
+		r.SetPathValue("org", parts[0])
+		r.SetPathValue("repo", parts[1])
+		r.SetPathValue("file", parts[4])
 		if !auth(w, r) {
 			return
 		}
