@@ -469,6 +469,12 @@ func BenchmarkConvert(b *testing.B) {
 	for _, t := range m.Tensors {
 		size += int64(len(t.Data))
 	}
+	benchWriteGGUF(b, m, size)
+}
+
+// benchWriteGGUF measures WriteGGUF of m (size bytes of tensor data) for
+// a keep-types, a float and a quantizing conversion.
+func benchWriteGGUF(b *testing.B, m *model.Model, size int64) {
 	for _, typ := range []string{"auto", "f16", "q8_0"} {
 		b.Run(typ, func(b *testing.B) {
 			b.SetBytes(size)
@@ -499,16 +505,7 @@ func BenchmarkConvertSynthetic(b *testing.B) {
 		m.AddTensor(&model.Tensor{Name: name, Type: quant.F32, Shape: []uint64{2048, 2048}, Data: data})
 		size += int64(len(data))
 	}
-	for _, typ := range []string{"auto", "f16", "q8_0"} {
-		b.Run(typ, func(b *testing.B) {
-			b.SetBytes(size)
-			for i := 0; i < b.N; i++ {
-				if err := WriteGGUF(m, io.Discard, Options{Type: typ}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchWriteGGUF(b, m, size)
 }
 
 // TestMLXMatchesReference: stories260K-hf written as mlx-q4 / mlx-q8 holds
