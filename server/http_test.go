@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -507,5 +509,33 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/health"); err == nil {
 		t.Fatal("still accepting connections after shutdown")
+	}
+}
+
+func TestPullThroughAPI(t *testing.T) {
+	weights := []byte("GGUF pulled weights")
+	sum := sha256.Sum256(weights)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	mf, _ := json.Marshal(store.Manifest{SchemaVersion: 2, MediaType: store.MediaManifest, Layers: []store.Layer{{MediaType: store.MediaModel, Digest: digest, Size: int64(len(weights))}}})
+	reg := http.NewServeMux()
+	reg.HandleFunc("GET /v2/library/remote/manifests/latest", func(w http.ResponseWriter, r *http.Request) { w.Write(mf) })
+	reg.HandleFunc("GET /v2/library/remote/blobs/"+digest, func(w http.ResponseWriter, r *http.Request) { w.Write(weights) })
+	rts := httptest.NewServer(reg)
+	defer rts.Close()
+	e := newEnv(t, Config{})
+	e.srv.cfg.Puller = &store.Puller{Store: e.store, Client: rts.Client(), OllamaBase: rts.URL, HFBase: rts.URL}
+	var statuses []string
+	err := e.oc.Pull(context.Background(), &ollama.PullRequest{Model: "remote"}, func(p ollama.ProgressResponse) error {
+		statuses = append(statuses, p.Status)
+		return nil
+	})
+	if err != nil || statuses[len(statuses)-1] != "success" {
+		t.Fatalf("pull: %v %v", err, statuses)
+	}
+	if _, err := e.oc.Show(context.Background(), &ollama.ShowRequest{Model: "remote"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.oc.Pull(context.Background(), &ollama.PullRequest{Model: "absent"}, func(ollama.ProgressResponse) error { return nil }); err == nil {
+		t.Fatal("pulling an absent model succeeded")
 	}
 }

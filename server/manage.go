@@ -364,17 +364,35 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	if req.Model == "" {
 		req.Model = req.Name
 	}
-	if _, err := s.cfg.Store.Get(req.Model); err == nil {
-		// Already present (in ferry's store or discovered): nothing to do.
-		if req.Stream == nil || *req.Stream {
-			st := &streamer{w: w}
-			st.send(api.ProgressResponse{Status: "success"})
-			return
-		}
-		writeJSON(w, http.StatusOK, api.ProgressResponse{Status: "success"})
+	if strings.TrimSpace(req.Model) == "" {
+		ollamaError(w, errf(http.StatusBadRequest, "model is required"))
 		return
 	}
-	ollamaError(w, errf(http.StatusNotImplemented, "pulling %q from a registry is not supported yet; create it from a local GGUF with `ferry create`", req.Model))
+	stream := req.Stream == nil || *req.Stream
+	st := &streamer{w: w}
+	p := s.cfg.Puller
+	if p == nil {
+		p = store.NewPuller(s.cfg.Store)
+	}
+	var lastSent time.Time
+	_, err := p.Pull(r.Context(), req.Model, func(status, digest string, done, total int64) {
+		if !stream || (digest != "" && time.Since(lastSent) < 100*time.Millisecond && done < total) {
+			return
+		}
+		lastSent = time.Now()
+		st.send(api.ProgressResponse{Status: status, Digest: digest, Total: total, Completed: done})
+	})
+	if err != nil {
+		if st.started {
+			st.fail(storeErr(err))
+		} else {
+			ollamaError(w, storeErr(err))
+		}
+		return
+	}
+	if !stream {
+		writeJSON(w, http.StatusOK, api.ProgressResponse{Status: "success"})
+	}
 }
 
 // embedInputs normalises an /api/embed input: a string or a list of them.

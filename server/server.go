@@ -27,6 +27,7 @@ const DefaultAddr = "127.0.0.1:11435"
 type Config struct {
 	Store   *store.Store
 	Loader  Loader
+	Puller  *store.Puller // registry client for /api/pull; nil = the public registries
 	Version string
 
 	Parallel  int           // sequences per model decoded together; default 4

@@ -517,7 +517,9 @@ func (s *Store) prune() error {
 	ents, _ := os.ReadDir(filepath.Join(s.Dir, "blobs"))
 	for _, e := range ents {
 		p := filepath.Join(s.Dir, "blobs", e.Name())
-		if strings.HasPrefix(e.Name(), "sha256-") && !strings.Contains(e.Name(), ".") && !used[p] {
+		// Only complete blobs: temp files and resumable partial
+		// downloads have longer names.
+		if strings.HasPrefix(e.Name(), "sha256-") && len(e.Name()) == len("sha256-")+64 && !used[p] {
 			os.Remove(p)
 		}
 	}
