@@ -150,6 +150,13 @@ func inspectHF(dir string) (*Report, error) {
 		r.FileSize += fileSize(f.Path)
 	}
 	addSafetensors(r, set.Files, q)
+	addHFFolder(r, dir, cfg)
+	return r, nil
+}
+
+// addHFFolder adds what a Hugging Face folder tells beside its weights:
+// hyperparameters from config.json and the tokenizer files.
+func addHFFolder(r *Report, dir string, cfg config) {
 	hfHparams(r, dir, cfg)
 	r.Vocab, r.ChatTemplate = hfTokenizer(dir, cfg)
 	if r.Vocab != nil {
@@ -160,7 +167,6 @@ func inspectHF(dir string) (*Report, error) {
 	} else {
 		r.Next = "next: ferry cannot convert this architecture yet"
 	}
-	return r, nil
 }
 
 func filesSize(dir string, names []string) int64 {

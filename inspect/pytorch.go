@@ -92,15 +92,6 @@ func inspectHFPyTorch(dir string) (*Report, error) {
 		r.FileSize += fileSize(p)
 	}
 	addPyTorch(r, files)
-	hfHparams(r, dir, cfg)
-	r.Vocab, r.ChatTemplate = hfTokenizer(dir, cfg)
-	if r.Vocab != nil {
-		r.FileSize += filesSize(dir, r.Vocab.Files)
-	}
-	if r.Architecture != "" {
-		r.Next = "next: ferry convert " + quote(dir) + " --to gguf -o model.gguf   (or ferry run " + quote(dir) + ")"
-	} else {
-		r.Next = "next: ferry cannot convert this architecture yet"
-	}
+	addHFFolder(r, dir, cfg)
 	return r, nil
 }
