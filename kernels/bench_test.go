@@ -94,6 +94,8 @@ func BenchmarkMatVec(b *testing.B) {
 			QuantizeActivations(vt, x, act)
 			y := make([]float32, rows)
 			th := benchThreads()
+			MatVec(typ, w, rows, cols, act, y) // warm up: page faults, caches
+			runtime.GC()
 			b.SetBytes(int64(len(w)))
 			var meter bwMeter
 			var work time.Duration
@@ -147,6 +149,8 @@ func BenchmarkMatMul(b *testing.B) {
 				QuantizeActivations(vt, x, acts[j*ab:])
 			}
 			y := make([]float32, batch*rows)
+			MatMul(typ, w, rows, cols, acts, batch, y) // warm up
+			runtime.GC()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				MatMul(typ, w, rows, cols, acts, batch, y)

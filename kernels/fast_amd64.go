@@ -15,9 +15,6 @@ func q4_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func q8_0MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
-func q4_0MatVec4AVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
-
-//go:noescape
 func q4_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
@@ -60,29 +57,20 @@ func installFast() {
 		}
 		fastPaths[t] = name
 	}
-	set(quant.Q4_0, "avx2", func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
-		nb := cols / 32
-		r4 := rows &^ 3
-		if r4 > 0 {
-			q4_0MatVec4AVX2(unsafe.SliceData(w), rowBytes, r4, nb, unsafe.SliceData(act), unsafe.SliceData(y))
-		}
-		if r4 < rows {
-			q4_0MatVecAVX2(&w[r4*rowBytes], rowBytes, rows-r4, nb, unsafe.SliceData(act), &y[r4])
-		}
-	})
+	// Decode streams each thread's rows once: one row at a time keeps a
+	// single sequential stream per thread, which the hardware prefetcher
+	// follows at full bandwidth; four- and eight-row kernels (faster in
+	// cache) measured at half that when streaming from DRAM on this machine.
+	set(quant.Q4_0, "avx2", asmMatVec(q4_0MatVecAVX2, 32))
 	set(quant.Q8_0, "avx2", asmMatVec(q8_0MatVecAVX2, 32))
 	if cpu.VNNI {
-		k := table[quant.Q4_0]
-		avx2 := k.matvec
-		k.matvec = func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
-			r8 := rows &^ 7
-			if r8 > 0 {
-				q4_0MatVec8VNNI(unsafe.SliceData(w), rowBytes, r8, cols/32, unsafe.SliceData(act), unsafe.SliceData(y))
+		set(quant.Q4_0, "avx512vnni", func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
+			if nb := cols / 32; nb%2 == 0 {
+				q4_0MatVecZ(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
+			} else {
+				q4_0MatVecAVX2(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
 			}
-			if r8 < rows {
-				avx2(w[r8*rowBytes:], rowBytes, rows-r8, cols, act, y[r8:])
-			}
-		}
+		})
 		table[quant.Q4_0].matmul = tiledMatMul(table[quant.Q4_0], q4_0Tile4x4VNNI, 32)
 		table[quant.Q8_0].matmul = tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32)
 		fastPaths[quant.Q4_0] += "+vnni"
@@ -123,9 +111,6 @@ func loadSum(b []byte) uint64 {
 
 //go:noescape
 func q4_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
-
-//go:noescape
-func q4_0MatVec8VNNI(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
 func q8_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
@@ -199,3 +184,6 @@ func rowTiledMatMul(k *kernel, tile func(w *byte, rowBytes, rows, nb int, acts *
 
 //go:noescape
 func q6_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *float32, ldy int)
+
+//go:noescape
+func q4_0MatVecZ(w *byte, rowBytes, rows, nb int, act *byte, y *float32)

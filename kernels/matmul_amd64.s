@@ -169,117 +169,95 @@ q80tile:
 	VZEROUPPER
 	RET
 
-// Q40ROW8 is one row of the eight-row Q4_0 decode kernel (AVX-512VL VNNI
-// on 256-bit registers, which have the whole upper register file to
-// themselves): the nibbles meet the activation in one VPDPBUSD that
-// starts from -8·Σy (Y29), then one conversion and one FMA by the row's
-// d·dy (stored at sp by the block prologue).
-#define Q40ROW8(sp, qp, acc) \
-	VBROADCASTSS sp, Y26 \
-	VMOVDQU32 qp, X27 \
-	VPSRLW $4, X27, X25 \
-	VINSERTI32X4 $1, X25, Y27, Y27 \
-	VPANDD Y31, Y27, Y27 \
-	VMOVDQA32 Y29, Y25 \
-	VPDPBUSD Y28, Y27, Y25 \
-	VCVTDQ2PS Y25, Y25 \
-	VFMADD231PS Y25, Y26, acc
 
-// SCALES4 packs the f16 scales of four rows at base, base+R8, base+2·R8,
-// base+R12 into AX (R9 is scratch).
-#define SCALES4(base) \
-	MOVWLZX (base)(R12*1), AX \
-	SHLQ $16, AX \
-	MOVWLZX (base)(R8*2), R9 \
-	ORQ R9, AX \
-	SHLQ $16, AX \
-	MOVWLZX (base)(R8*1), R9 \
-	ORQ R9, AX \
-	SHLQ $16, AX \
-	MOVWLZX (base), R9 \
-	ORQ R9, AX
 
-#define HS8(acc, xacc, dst) \
-	VEXTRACTF32X4 $1, acc, X0 \
-	VADDPS xacc, X0, X0 \
-	VHADDPS X0, X0, X0 \
-	VHADDPS X0, X0, X0 \
-	VMOVSS X0, dst
+// Lane pattern for the two-block Q4_0 kernel's scales: lanes 0-3 and 8-11
+// belong to the first block, 4-7 and 12-15 to the second.
+DATA q40zidx<>+0(SB)/8, $0
+DATA q40zidx<>+8(SB)/8, $0
+DATA q40zidx<>+16(SB)/8, $0x0000000100000001
+DATA q40zidx<>+24(SB)/8, $0x0000000100000001
+DATA q40zidx<>+32(SB)/8, $0
+DATA q40zidx<>+40(SB)/8, $0
+DATA q40zidx<>+48(SB)/8, $0x0000000100000001
+DATA q40zidx<>+56(SB)/8, $0x0000000100000001
+GLOBL q40zidx<>(SB), RODATA|NOPTR, $64
 
-// func q4_0MatVec8VNNI(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
-// Eight rows at a time (rows a positive multiple of 8).
-// Frame: 0(SP) the eight rows' d·dy, 32(SP) groups left.
-TEXT ·q4_0MatVec8VNNI(SB), NOSPLIT, $48-48
+// func q4_0MatVecZ(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// One row at a time (a single sequential stream, which prefetches at full
+// bandwidth), two blocks per ZMM: weights [b0 low|b1 low|b0 high|b1 high]
+// against the activations shuffled to match, one VPDPBUSD for 64 quants.
+// nb must be even.
+TEXT ·q4_0MatVecZ(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ rowBytes+8(FP), R8
 	MOVQ rows+16(FP), R9
 	MOVQ nb+24(FP), R10
 	MOVQ act+32(FP), R11
 	MOVQ y+40(FP), DI
-	SHRQ $3, R9
-	MOVQ R9, 32(SP)
-	LEAQ (R8)(R8*2), R12
+	SHRQ $1, R10
 	MOVL $0x0F0F0F0F, AX
-	VPBROADCASTD AX, Y31
+	VPBROADCASTD AX, Z31
 	MOVL $0x08080808, AX
-	VPBROADCASTD AX, Y30
+	VPBROADCASTD AX, Z30
+	VMOVDQU32 q40zidx<>(SB), Z29
 
-q408group:
+q40zrow:
 	MOVQ SI, BX
 	MOVQ R11, DX
 	MOVQ R10, CX
-	VPXORD Y16, Y16, Y16
-	VPXORD Y17, Y17, Y17
-	VPXORD Y18, Y18, Y18
-	VPXORD Y19, Y19, Y19
-	VPXORD Y20, Y20, Y20
-	VPXORD Y21, Y21, Y21
-	VPXORD Y22, Y22, Y22
-	VPXORD Y23, Y23, Y23
+	VPXORD Z0, Z0, Z0
 
-q408block:
-	LEAQ (BX)(R8*4), R13
-	SCALES4(BX)
-	VMOVQ AX, X24
-	SCALES4(R13)
-	VMOVQ AX, X25
-	VPUNPCKLQDQ X25, X24, X24
-	VCVTPH2PS X24, Y24
-	MOVWLZX (DX), AX
-	VMOVD AX, X25
-	VCVTPH2PS X25, X25
-	VBROADCASTSS X25, Y25
-	VMULPS Y25, Y24, Y24
-	VMOVUPS Y24, (SP)
-	VMOVDQU32 2(DX), Y28
-	VPXORD Y29, Y29, Y29
-	VPDPBUSD Y28, Y30, Y29
-	VPXORD Y24, Y24, Y24
-	VPSUBD Y29, Y24, Y29
-	Q40ROW8(0(SP), 2(BX), Y16)
-	Q40ROW8(4(SP), 2(BX)(R8*1), Y17)
-	Q40ROW8(8(SP), 2(BX)(R8*2), Y18)
-	Q40ROW8(12(SP), 2(BX)(R12*1), Y19)
-	Q40ROW8(16(SP), 2(R13), Y20)
-	Q40ROW8(20(SP), 2(R13)(R8*1), Y21)
-	Q40ROW8(24(SP), 2(R13)(R8*2), Y22)
-	Q40ROW8(28(SP), 2(R13)(R12*1), Y23)
-	ADDQ $18, BX
-	ADDQ $34, DX
+q40zpair:
+	MOVWLZX 34(DX), AX
+	SHLQ $16, AX
+	MOVWLZX (DX), R12
+	ORQ R12, AX
+	SHLQ $16, AX
+	MOVWLZX 18(BX), R12
+	ORQ R12, AX
+	SHLQ $16, AX
+	MOVWLZX (BX), R12
+	ORQ R12, AX
+	VMOVQ AX, X1
+	VCVTPH2PS X1, X1
+	VMOVHLPS X1, X1, X2
+	VMULPS X2, X1, X1
+	VPERMPS Z1, Z29, Z1
+
+	VMOVDQU32 2(BX), X2
+	VINSERTI32X4 $1, 20(BX), Y2, Y2
+	VPSRLW $4, Y2, Y3
+	VINSERTI64X4 $1, Y3, Z2, Z2
+	VPANDD Z31, Z2, Z2
+
+	VMOVDQU32 2(DX), Y3
+	VINSERTI64X4 $1, 36(DX), Z3, Z3
+	VSHUFI64X2 $0xD8, Z3, Z3, Z3
+
+	VPXORD Z4, Z4, Z4
+	VPDPBUSD Z3, Z30, Z4
+	VPXORD Z5, Z5, Z5
+	VPDPBUSD Z3, Z2, Z5
+	VPSUBD Z4, Z5, Z5
+	VCVTDQ2PS Z5, Z5
+	VFMADD231PS Z5, Z1, Z0
+
+	ADDQ $36, BX
+	ADDQ $68, DX
 	DECQ CX
-	JNZ q408block
+	JNZ q40zpair
 
-	HS8(Y16, X16, (DI))
-	HS8(Y17, X17, 4(DI))
-	HS8(Y18, X18, 8(DI))
-	HS8(Y19, X19, 12(DI))
-	HS8(Y20, X20, 16(DI))
-	HS8(Y21, X21, 20(DI))
-	HS8(Y22, X22, 24(DI))
-	HS8(Y23, X23, 28(DI))
-	ADDQ $32, DI
-	LEAQ (SI)(R8*8), SI
-	DECQ 32(SP)
-	JNZ q408group
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q40zrow
 	VZEROUPPER
 	RET
