@@ -817,13 +817,6 @@ func (t *Tokenizer) Decode(ids []int32) string {
 	return sb.String()
 }
 
-func clampID(id int32, n int) int32 {
-	if id < 0 || int(id) >= n {
-		return 0
-	}
-	return id
-}
-
 func parseByteToken(s string) (byte, bool) {
 	if len(s) != 6 || s[:3] != "<0x" || s[5] != '>' {
 		return 0, false

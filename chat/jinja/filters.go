@@ -33,13 +33,6 @@ func arg(args []Value, kw *Dict, i int, name string, def Value) Value {
 	return def
 }
 
-func undefErr(v Value) error {
-	if u, ok := v.(Undefined); ok {
-		return u.err()
-	}
-	return nil
-}
-
 // length is Python's len().
 func length(v Value) (int, error) {
 	switch x := v.(type) {

@@ -108,17 +108,6 @@ func listMethod(l *List, name string) Value {
 	return nil
 }
 
-func strArg(args []Value, i int, what string) (string, bool, error) {
-	if i >= len(args) || args[i] == nil {
-		return "", false, nil
-	}
-	s, ok := args[i].(string)
-	if !ok {
-		return "", false, typeErr("%s arg must be None or str", what)
-	}
-	return s, true, nil
-}
-
 func strMethod(s string, name string) Value {
 	switch name {
 	case "strip", "lstrip", "rstrip":
