@@ -57,7 +57,7 @@ func (c *client) hfErr(repo string, err error) error {
 		}
 		return fmt.Errorf("pull hf.co/%s: access denied with the HF_TOKEN given: accept the repo's terms on huggingface.co or use another token (%v)", repo, err)
 	case http.StatusNotFound:
-		return fmt.Errorf("pull hf.co/%s: repository or revision not found (%v)", repo, err)
+		return fmt.Errorf("pull hf.co/%s: repository, revision or file not found (%v): %w", repo, err, store.ErrNotFound)
 	}
 	return fmt.Errorf("pull hf.co/%s: %w", repo, err)
 }

@@ -42,7 +42,7 @@ func (c *client) pullOllama(ctx context.Context, r Ref) (*Result, error) {
 	if _, err := c.getJSON(ctx, url, hdr, "manifest of "+name, &mf); err != nil {
 		switch statusOf(err) {
 		case http.StatusNotFound:
-			return nil, fmt.Errorf("pull %s: model not found in the registry (%s)", name, base)
+			return nil, fmt.Errorf("pull %s: not in the registry at %s: %w", name, base, store.ErrNotFound)
 		case http.StatusUnauthorized, http.StatusForbidden:
 			return nil, fmt.Errorf("pull %s: the registry refused access (%v)", name, err)
 		}

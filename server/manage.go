@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/registry"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -370,18 +372,21 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	}
 	stream := req.Stream == nil || *req.Stream
 	st := &streamer{w: w}
-	p := s.cfg.Puller
-	if p == nil {
-		p = store.NewPuller(s.cfg.Store)
+	// The same code as `ferry pull` (package registry); cfg.Puller only
+	// supplies endpoints (tests point them at a loopback registry).
+	opts := registry.Options{Store: s.cfg.Store}
+	if p := s.cfg.Puller; p != nil {
+		opts = registry.Options{Store: cmp.Or(p.Store, s.cfg.Store), Client: p.Client, OllamaBase: p.OllamaBase, HFBase: p.HFBase, HFToken: p.HFToken}
 	}
 	var lastSent time.Time
-	_, err := p.Pull(r.Context(), req.Model, func(status, digest string, done, total int64) {
-		if !stream || (digest != "" && time.Since(lastSent) < 100*time.Millisecond && done < total) {
+	opts.Progress = func(p registry.Progress) {
+		if !stream || (p.Digest != "" && time.Since(lastSent) < 100*time.Millisecond && p.Completed < p.Total) {
 			return
 		}
 		lastSent = time.Now()
-		st.send(api.ProgressResponse{Status: status, Digest: digest, Total: total, Completed: done})
-	})
+		st.send(api.ProgressResponse{Status: p.Status, Digest: p.Digest, Total: p.Total, Completed: p.Completed})
+	}
+	_, err := registry.Pull(r.Context(), req.Model, opts)
 	if err != nil {
 		if st.started {
 			st.fail(storeErr(err))
