@@ -874,3 +874,31 @@ func TestDepthLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestNewVocabFunc(t *testing.T) {
+	v, toks, eog := testVocab()
+	w := NewVocabFunc(len(toks), func(id int32) []byte { return toks[id] }, func(id int32) bool { return id == eog })
+	g, _ := Compile([]byte(`{"type":"object","properties":{"s":{"type":"string","maxLength":2}}}`))
+	a, b := g.Start(v), g.Start(w)
+	la, lb := make([]float32, len(toks)), make([]float32, len(toks))
+	for _, prefix := range []string{``, `{"s":"`, `"é`, `"}`} {
+		if prefix != "" {
+			if err := a.AcceptText(prefix); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.AcceptText(prefix); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clear(la)
+		clear(lb)
+		if a.Mask(la) != b.Mask(lb) {
+			t.Fatalf("masks differ after %q", prefix)
+		}
+		for i := range la {
+			if la[i] != lb[i] {
+				t.Fatalf("token %d differs after %q", i, prefix)
+			}
+		}
+	}
+}

@@ -157,6 +157,23 @@ type cachedMask struct {
 	any  bool
 }
 
+var slabPool sync.Pool // *[][]frame
+
+// NewVocabFunc builds the Vocab from per-id accessors (for callers that see
+// the tokenizer through an interface): bytesOf(id) is the text a token
+// adds, isEOG(id) whether it ends generation.
+func NewVocabFunc(n int, bytesOf func(id int32) []byte, isEOG func(id int32) bool) *Vocab {
+	toks := make([][]byte, n)
+	var eog []int32
+	for id := range int32(n) {
+		toks[id] = bytesOf(id)
+		if isEOG(id) {
+			eog = append(eog, id)
+		}
+	}
+	return NewVocab(toks, eog)
+}
+
 // maxCached masks per grammar and vocabulary; 128k tokens take 16 KiB
 // each.
 const maxCached = 256
@@ -335,7 +352,13 @@ func (st *State) allowed() *cachedMask {
 	}
 	v := st.v
 	bits := make([]uint64, (v.n+63)/64)
+	// Walk frames come from pooled slabs: none outlives the walk (the
+	// cache keeps only bitmaps), and a full walk of a large vocabulary
+	// makes hundreds of thousands of them.
 	st.s.heap = false
+	if ps, ok := slabPool.Get().(*[][]frame); ok {
+		st.s.slabs = *ps
+	}
 	st.s.reset()
 	any := false
 	// A token is allowed if some stack survives it: the union of the
@@ -361,7 +384,11 @@ func (st *State) allowed() *cachedMask {
 			any = st.walk(&v.all, 0, one, 0, bits) || any
 		}
 	}
+	slabs := st.s.slabs[:min(len(st.s.slabs), st.s.si+1)] // keep what this walk needed
+	clear(st.s.slabs[len(slabs):])
+	st.s.slabs = nil
 	st.s.reset()
+	slabPool.Put(&slabs)
 	m := &cachedMask{bits: bits, any: any}
 	st.g.cache.put(st.v, st.key, m)
 	return m
