@@ -881,7 +881,7 @@ func TestNewVocabFunc(t *testing.T) {
 	g, _ := Compile([]byte(`{"type":"object","properties":{"s":{"type":"string","maxLength":2}}}`))
 	a, b := g.Start(v), g.Start(w)
 	la, lb := make([]float32, len(toks)), make([]float32, len(toks))
-	for _, prefix := range []string{``, `{"s":"`, `"é`, `"}`} {
+	for _, prefix := range []string{``, `{"s":"`, `é`, `"}`} {
 		if prefix != "" {
 			if err := a.AcceptText(prefix); err != nil {
 				t.Fatal(err)
