@@ -89,11 +89,8 @@ var hfLayerNames = map[string]string{
 	"ffn_down.weight":    "mlp.down_proj.weight",
 }
 
-// HFName maps a GGUF tensor name of a dense model back to its transformers
-// name.
-func HFName(name string) (string, bool) { return mlxName("", name) }
-
-// mlxName is HFName with mlx-lm's expert names for MoE kinds.
+// mlxName maps a GGUF tensor name back to its transformers name, with
+// mlx-lm's expert names for the MoE kinds.
 func mlxName(kind, name string) (string, bool) {
 	switch name {
 	case "token_embd.weight":

@@ -142,15 +142,6 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func plainZip(name, content string) []byte {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, _ := zw.Create(name)
-	w.Write([]byte(content))
-	zw.Close()
-	return buf.Bytes()
-}
-
 func TestReadHeader(t *testing.T) {
 	for _, p := range []string{"testdata/state_dict.pt", "testdata/checkpoint.pth"} {
 		a, err := Open(p)
