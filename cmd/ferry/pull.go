@@ -68,7 +68,11 @@ FERRY_OLLAMA_REGISTRY, HF_ENDPOINT and HF_TOKEN configure the endpoints.`,
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pulled %s (%s, %d files, %.1f MB): %s\n", res.Name, res.Format, res.Files, float64(res.Bytes)/1e6, res.Path)
+			files := "files"
+			if res.Files == 1 {
+				files = "file"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pulled %s (%s, %d %s, %.1f MB): %s\n", res.Name, res.Format, res.Files, files, float64(res.Bytes)/1e6, res.Path)
 			return nil
 		},
 	}
