@@ -70,7 +70,9 @@ type Report struct {
 func (r *Report) BitsPerWeightIn() float64 { return float64(r.InBytes*8) / float64(max(1, r.Elements)) }
 
 // BitsPerWeightOut is the quantized tensor data in bits per weight.
-func (r *Report) BitsPerWeightOut() float64 { return float64(r.OutBytes*8) / float64(max(1, r.Elements)) }
+func (r *Report) BitsPerWeightOut() float64 {
+	return float64(r.OutBytes*8) / float64(max(1, r.Elements))
+}
 
 // ModelInfo derives the recipe inputs from GGUF metadata and tensor names.
 func ModelInfo(md *gguf.Metadata, names []string) quant.ModelInfo {
