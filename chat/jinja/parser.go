@@ -1,6 +1,7 @@
 package jinja
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -734,66 +735,28 @@ func (p *parser) parseCompare() (expr, error) {
 	return &compareExpr{first: e, ops: ops, rest: rest, line: line}, nil
 }
 
-func (p *parser) parseMath1() (expr, error) {
-	e, err := p.parseConcat()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("+") || p.isOp("-") {
-		t := p.next()
-		r, err := p.parseConcat()
-		if err != nil {
-			return nil, err
-		}
-		e = &binExpr{op: t.val, a: e, b: r, line: t.line}
-	}
-	return e, nil
-}
-
-func (p *parser) parseConcat() (expr, error) {
-	e, err := p.parseMath2()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("~") {
-		t := p.next()
-		r, err := p.parseMath2()
-		if err != nil {
-			return nil, err
-		}
-		e = &binExpr{op: "~", a: e, b: r, line: t.line}
-	}
-	return e, nil
-}
-
-func (p *parser) parseMath2() (expr, error) {
-	e, err := p.parsePow()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("*") || p.isOp("/") || p.isOp("//") || p.isOp("%") {
-		t := p.next()
-		r, err := p.parsePow()
-		if err != nil {
-			return nil, err
-		}
-		e = &binExpr{op: t.val, a: e, b: r, line: t.line}
-	}
-	return e, nil
-}
-
+// The arithmetic levels, loosest first, are all left-associative.
+func (p *parser) parseMath1() (expr, error)  { return p.parseBinary(p.parseConcat, "+", "-") }
+func (p *parser) parseConcat() (expr, error) { return p.parseBinary(p.parseMath2, "~") }
+func (p *parser) parseMath2() (expr, error)  { return p.parseBinary(p.parsePow, "*", "/", "//", "%") }
 func (p *parser) parsePow() (expr, error) {
-	e, err := p.parseUnary(true)
+	return p.parseBinary(func() (expr, error) { return p.parseUnary(true) }, "**")
+}
+
+// parseBinary parses operand (op operand)* with ops of one precedence
+// level, grouping to the left.
+func (p *parser) parseBinary(operand func() (expr, error), ops ...string) (expr, error) {
+	e, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.isOp("**") {
-		t := p.next()
-		r, err := p.parseUnary(true)
+	for t := p.cur(); t.kind == tOp && slices.Contains(ops, t.val); t = p.cur() {
+		p.next()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		e = &binExpr{op: "**", a: e, b: r, line: t.line}
+		e = &binExpr{op: t.val, a: e, b: r, line: t.line}
 	}
 	return e, nil
 }
