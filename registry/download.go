@@ -36,6 +36,9 @@ var (
 	lockStale   = 30 * time.Second
 	lockRefresh = 5 * time.Second
 	lockPoll    = 100 * time.Millisecond
+	// stallTimeout is how long a download may go without receiving a byte
+	// before the connection is dropped and the download resumed.
+	stallTimeout = 60 * time.Second
 )
 
 // maxAttempts bounds how often one download resumes after a dropped
@@ -197,7 +200,15 @@ func (c *client) fetchOnce(ctx context.Context, spec fileSpec, partial string, p
 		return sum, err == nil, err
 	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, spec.url, nil)
+	// A server that stops sending (or never answers) must not hang the
+	// pull: the request is cancelled after stallTimeout without a byte,
+	// and the retry loop resumes it.
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := fmt.Errorf("%s: no data for %v", spec.label, stallTimeout)
+	watchdog := time.AfterFunc(stallTimeout, func() { cancel(stalled) })
+	defer watchdog.Stop()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, spec.url, nil)
 	if err != nil {
 		return "", false, permanent("%s: %v", spec.label, err)
 	}
@@ -209,6 +220,9 @@ func (c *client) fetchOnce(ctx context.Context, spec fileSpec, partial string, p
 	}
 	resp, err := c.do(req, spec.onRedir)
 	if err != nil {
+		if context.Cause(rctx) == stalled {
+			return "", false, stalled
+		}
 		return "", false, err
 	}
 	defer resp.Body.Close()
@@ -272,6 +286,7 @@ func (c *client) fetchOnce(ctx context.Context, spec fileSpec, partial string, p
 	w := io.MultiWriter(f, hashers())
 	for {
 		n, rerr := body.Read(buf)
+		watchdog.Reset(stallTimeout)
 		if n > 0 {
 			if total >= 0 && completed+int64(n) > total {
 				return "", false, permanent("%s: server sent more than the %d bytes announced", spec.label, total)
@@ -293,6 +308,9 @@ func (c *client) fetchOnce(ctx context.Context, spec fileSpec, partial string, p
 			break
 		}
 		if rerr != nil {
+			if context.Cause(rctx) == stalled {
+				return "", false, stalled
+			}
 			return "", false, rerr
 		}
 	}

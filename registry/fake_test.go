@@ -29,6 +29,7 @@ type fakeBlobs struct {
 	gets     int
 	delay    time.Duration // per 4 KiB chunk, to test cancellation
 	corrupt  bool          // flip a byte of every body
+	stalls   int           // responses that send half and then go silent
 }
 
 func newFakeBlobs() *fakeBlobs {
@@ -45,6 +46,10 @@ func (f *fakeBlobs) serve(w http.ResponseWriter, r *http.Request, key string) {
 	f.gets++
 	f.ranges = append(f.ranges, r.Header.Get("Range"))
 	noRange, delay := f.noRange, f.delay
+	stall := f.stalls > 0 && !drop
+	if stall {
+		f.stalls--
+	}
 	if f.corrupt && ok {
 		data = append([]byte(nil), data...)
 		data[len(data)/2] ^= 0x55
@@ -74,6 +79,12 @@ func (f *fakeBlobs) serve(w http.ResponseWriter, r *http.Request, key string) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(status)
+	if stall {
+		w.Write(body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		return
+	}
 	if drop {
 		// Send a part and return: with Content-Length unmet the server
 		// closes the connection, as a dropped download looks to a client.

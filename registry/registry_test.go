@@ -417,3 +417,24 @@ func TestStoriesPulledRuns(t *testing.T) {
 	}
 	checkRuns(t, st, "stories:260k")
 }
+
+func TestStalledServerResumes(t *testing.T) {
+	old := stallTimeout
+	stallTimeout = 200 * time.Millisecond
+	defer func() { stallTimeout = old }()
+	reg := newFakeOllama(t)
+	w := weights(80_000)
+	reg.addModel("library", "tiny", "latest", w)
+	reg.stalls = 1
+	st := testStore(t)
+	start := time.Now()
+	if _, err := Pull(context.Background(), "tiny", Options{Store: st, OllamaBase: reg.srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	if !slicesHave(reg.ranges, "bytes=40000-") {
+		t.Errorf("no resume after the stall: %q", reg.ranges)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
