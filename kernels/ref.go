@@ -238,29 +238,27 @@ func dotQ6KRef(n int, w, a []byte) float32 {
 func dotQ2KRef(n int, w, a []byte) float32 {
 	var s float32
 	for b := 0; b < n/256; b++ {
-		x := w[b*84 : b*84+84]
-		y := a[b*q8KBytes : b*q8KBytes+q8KBytes]
-		sc := x[:16]
-		qs := x[16:80]
+		x := (*[84]byte)(w[b*84:])
+		y := (*[q8KBytes]byte)(a[b*q8KBytes:])
 		var summ, sumi int32
 		for j := 0; j < 16; j++ {
-			summ += int32(sc[j]>>4) * q8Kbsum(y, j)
+			summ += int32(x[j]>>4) * q8Kbsum(y[:], j)
 		}
-		is := 0
 		for h := 0; h < 2; h++ {
-			q := qs[32*h:]
-			for shift := uint(0); shift < 8; shift += 2 {
-				for half := 0; half < 2; half++ {
-					var si int32
-					for l := 16 * half; l < 16*half+16; l++ {
-						si += int32((q[l]>>shift)&3) * q8Kq(y, 128*h+int(shift)*16+l)
-					}
-					sumi += int32(sc[is]&15) * si
-					is++
+			q := (*[32]byte)(x[16+32*h:])
+			for k := 0; k < 4; k++ { // shift 2k
+				y8 := (*[32]byte)(y[4+128*h+32*k:])
+				shift := uint(2 * k)
+				var s0, s1 int32
+				for l := 0; l < 16; l++ {
+					s0 += int32(q[l]>>shift&3) * int32(int8(y8[l]))
+					s1 += int32(q[l+16]>>shift&3) * int32(int8(y8[l+16]))
 				}
+				is := 8*h + 2*k
+				sumi += int32(x[is]&15)*s0 + int32(x[is+1]&15)*s1
 			}
 		}
-		d := q8Kd(y)
+		d := q8Kd(y[:])
 		s += f16at(x[80:])*d*float32(sumi) - f16at(x[82:])*d*float32(summ)
 	}
 	return s
@@ -287,33 +285,29 @@ func q3KScales(p []byte) (out [16]int32) {
 func dotQ3KRef(n int, w, a []byte) float32 {
 	var s float32
 	for b := 0; b < n/256; b++ {
-		x := w[b*110 : b*110+110]
-		y := a[b*q8KBytes : b*q8KBytes+q8KBytes]
-		hm := x[:32]
-		qs := x[32:96]
+		x := (*[110]byte)(w[b*110:])
+		y := (*[q8KBytes]byte)(a[b*q8KBytes:])
+		hm := (*[32]byte)(x[:32])
 		scales := q3KScales(x[96:108])
 		var sumi int32
-		is := 0
-		m := byte(1)
 		for h := 0; h < 2; h++ {
-			q := qs[32*h:]
-			for shift := uint(0); shift < 8; shift += 2 {
-				for half := 0; half < 2; half++ {
-					var si int32
-					for l := 16 * half; l < 16*half+16; l++ {
-						v := int32((q[l] >> shift) & 3)
-						if hm[l]&m == 0 {
-							v -= 4
-						}
-						si += v * q8Kq(y, 128*h+int(shift)*16+l)
-					}
-					sumi += scales[is] * si
-					is++
+			q := (*[32]byte)(x[32+32*h:])
+			for k := 0; k < 4; k++ { // shift 2k, high-bit mask bit 4h+k
+				y8 := (*[32]byte)(y[4+128*h+32*k:])
+				shift, bit := uint(2*k), uint(4*h+k)
+				var s0, s1 int32
+				for l := 0; l < 16; l++ {
+					// quant = low two bits - 4 unless the hmask bit is set
+					v0 := int32(q[l]>>shift&3) - int32(^hm[l]>>bit&1)<<2
+					v1 := int32(q[l+16]>>shift&3) - int32(^hm[l+16]>>bit&1)<<2
+					s0 += v0 * int32(int8(y8[l]))
+					s1 += v1 * int32(int8(y8[l+16]))
 				}
-				m <<= 1
+				is := 8*h + 2*k
+				sumi += scales[is]*s0 + scales[is+1]*s1
 			}
 		}
-		s += f16at(x[108:]) * q8Kd(y) * float32(sumi)
+		s += f16at(x[108:]) * q8Kd(y[:]) * float32(sumi)
 	}
 	return s
 }
