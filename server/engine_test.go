@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,30 @@ func TestEngineChatSecondTurnReusesPrefix(t *testing.T) {
 	// only the tail is evaluated.
 	if r2.PromptEvalCount <= 0 || r2.PromptEvalCount > 15 {
 		t.Fatalf("second turn evaluated %d prompt tokens; the shared prefix was not reused (turn 1: %d prompt + %d generated)", r2.PromptEvalCount, r1.PromptEvalCount, r1.EvalCount)
+	}
+}
+
+func TestEngineJSONModeOnAStoryModel(t *testing.T) {
+	e, _ := storiesEnv(t, 1)
+	// A model trained only on stories never writes JSON by itself; the
+	// constraint must still make every emitted prefix valid JSON.
+	for _, seed := range []int{1, 2, 3} {
+		resp, body := e.post("/api/generate", fmt.Sprintf(`{"model":"stories","prompt":"Once upon a time","format":"json","stream":false,"options":{"num_predict":120,"seed":%d}}`, seed))
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		var r struct {
+			Response   string `json:"response"`
+			DoneReason string `json:"done_reason"`
+		}
+		json.Unmarshal([]byte(body), &r)
+		m := newJSONMachine()
+		if !m.accepts([]byte(r.Response)) {
+			t.Fatalf("seed %d: output %q is not a JSON prefix", seed, r.Response)
+		}
+		if r.DoneReason == "stop" && !json.Valid([]byte(r.Response)) {
+			t.Fatalf("seed %d: finished output %q is not valid JSON", seed, r.Response)
+		}
+		t.Logf("seed %d (%s): %q", seed, r.DoneReason, r.Response)
 	}
 }

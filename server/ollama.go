@@ -20,6 +20,7 @@ type prepared struct {
 	load time.Duration
 	opts genOptions
 	keep *time.Duration
+	json bool // constrain output to a JSON object
 }
 
 func keepOf(d *api.Duration) *time.Duration {
@@ -80,7 +81,7 @@ func (p *prepared) schedRequest(prompt []int32, logprobs bool, top int) Request 
 	if np < 0 {
 		np = -1
 	}
-	return Request{Prompt: prompt, NumPredict: np, Stop: p.opts.Stop, Sample: p.opts.Sample, Logprobs: logprobs, TopLogprobs: top}
+	return Request{Prompt: prompt, NumPredict: np, Stop: p.opts.Stop, Sample: p.opts.Sample, Logprobs: logprobs, TopLogprobs: top, JSON: p.json}
 }
 
 // streamer writes NDJSON lines, flushing each.
@@ -206,6 +207,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.finish(p)
+	p.json = wantsJSON(req.Format)
 	be := p.r.be
 	text := req.Prompt
 	if !req.Raw {
@@ -360,6 +362,13 @@ func (s *Server) validateChat(msgs []api.Message, tools []api.Tool) error {
 	return nil
 }
 
+// wantsJSON reports whether a (validated) format asks for JSON output.
+// A schema is honoured as "one JSON object"; its properties are not yet
+// enforced.
+func wantsJSON(f json.RawMessage) bool {
+	return len(f) > 0 && string(f) != "null" && string(f) != `""`
+}
+
 // checkFormat validates Ollama's "format": "json" or a JSON schema object.
 func checkFormat(f json.RawMessage) error {
 	if len(f) == 0 || string(f) == "null" || string(f) == `""` {
@@ -414,6 +423,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.finish(p)
+	p.json = wantsJSON(req.Format)
 	prompt, err := s.chatPrompt(p, req.Messages, req.Tools, req.Truncate)
 	if err != nil {
 		ollamaError(w, err)

@@ -349,6 +349,7 @@ func (s *Server) handleOAIChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.finish(p)
+	p.json = req.ResponseFormat != nil && (req.ResponseFormat.Type == "json_object" || req.ResponseFormat.Type == "json_schema")
 	prompt, err := s.chatPrompt(p, msgs, tools, nil)
 	if err != nil {
 		openaiError(w, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,9 @@ type Request struct {
 	Sample      SampleOptions
 	Logprobs    bool
 	TopLogprobs int
+	// JSON constrains the output to one JSON object (format:"json",
+	// response_format): tokens that would break it are masked.
+	JSON bool
 }
 
 // Chunk is a piece of streamed output.
@@ -104,6 +108,7 @@ type job struct {
 	last       int32   // sampled token to feed next
 	history    []int32 // prompt + generated (penalties, context)
 	sampler    *sample.Sampler
+	json       *jsonMachine
 	n          int // tokens generated
 	cached     int
 	evalled    int
@@ -341,6 +346,10 @@ func (s *Scheduler) start(sl *slot, j *job, n int) error {
 	j.pending = j.req.Prompt[n:]
 	j.history = append([]int32(nil), j.req.Prompt...)
 	j.sampler = sample.New(toSample(j.req.Sample))
+	j.json = nil
+	if j.req.JSON {
+		j.json = newJSONMachine()
+	}
 	j.sampler.Accept(j.req.Prompt...)
 	j.logits = make([]float32, s.be.VocabSize())
 	return nil
@@ -486,6 +495,12 @@ func (s *Scheduler) sampleNext(j *job) {
 		raw = j.logits // Sample leaves logits unmodified
 	}
 	tok := j.sampler.Sample(j.logits)
+	if j.json != nil {
+		if tok = s.constrain(j, tok); tok < 0 {
+			s.end(j, "stop") // no token can continue the JSON
+			return
+		}
+	}
 	j.sampler.Accept(tok)
 	if s.be.IsEOG(tok) {
 		s.end(j, "stop")
@@ -505,7 +520,10 @@ func (s *Scheduler) sampleNext(j *job) {
 		j.lps = append(j.lps, *lp)
 	}
 	j.raw = append(j.raw, b...)
-	if s.flush(j) {
+	if j.json != nil {
+		j.json.advance(b)
+	}
+	if s.flush(j) || j.json != nil && j.json.done {
 		s.end(j, "stop")
 		return
 	}
@@ -596,4 +614,48 @@ func (s *Scheduler) end(j *job, reason string) {
 	}
 	s.release(j)
 	j.finish(res, nil)
+}
+
+// jsonOK reports whether tok may come next under the JSON constraint:
+// an end-of-generation token only once the object is complete, any other
+// token only if its bytes keep the output a JSON prefix.
+func (s *Scheduler) jsonOK(j *job, tok int32) bool {
+	if s.be.IsEOG(tok) {
+		return j.json.done
+	}
+	return j.json.accepts(s.be.TokenBytes(tok))
+}
+
+// constrain replaces a sampled token the JSON constraint forbids. Trying
+// the sampler's choices first keeps the common case cheap; after a few
+// rejections every token of the vocabulary is checked and the forbidden
+// ones masked. It returns -1 when nothing is allowed.
+func (s *Scheduler) constrain(j *job, tok int32) int32 {
+	negInf := float32(math.Inf(-1))
+	for range 8 {
+		if s.jsonOK(j, tok) {
+			return tok
+		}
+		j.logits[tok] = negInf
+		tok = j.sampler.Sample(j.logits)
+	}
+	allowed := false
+	for id := range j.logits {
+		if j.logits[id] == negInf {
+			continue
+		}
+		if s.jsonOK(j, int32(id)) {
+			allowed = true
+		} else {
+			j.logits[id] = negInf
+		}
+	}
+	if !allowed {
+		return -1
+	}
+	tok = j.sampler.Sample(j.logits)
+	if !s.jsonOK(j, tok) {
+		return -1
+	}
+	return tok
 }
