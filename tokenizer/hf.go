@@ -152,22 +152,33 @@ func looksSpecial(s string) bool {
 		(strings.HasPrefix(s, "<unused") && strings.HasSuffix(s, ">"))
 }
 
-func (h *hfReader) gpt2() ([]gguf.KV, error) {
+// jsonTokenCount is one more than the largest id in tokenizer.json's
+// vocabulary and added tokens; ids are bounded (2^24) so that a hostile
+// file cannot make the vocabulary arrays huge.
+func (h *hfReader) jsonTokenCount() (int64, error) {
 	tj := h.tokJSON
 	maxID := int64(-1)
 	for s, id := range tj.Model.Vocab {
 		if id < 0 || id >= 1<<24 {
-			return nil, fmt.Errorf("%s: tokenizer.json: token %q has id %d", h.dir, s, id)
+			return 0, fmt.Errorf("%s: tokenizer.json: token %q has id %d", h.dir, s, id)
 		}
 		maxID = max(maxID, id)
 	}
 	for _, a := range tj.AddedTokens {
 		if a.ID < 0 || a.ID >= 1<<24 {
-			return nil, fmt.Errorf("%s: tokenizer.json: added token %q has id %d", h.dir, a.Content, a.ID)
+			return 0, fmt.Errorf("%s: tokenizer.json: added token %q has id %d", h.dir, a.Content, a.ID)
 		}
 		maxID = max(maxID, int64(a.ID))
 	}
-	n := maxID + 1
+	return maxID + 1, nil
+}
+
+func (h *hfReader) gpt2() ([]gguf.KV, error) {
+	tj := h.tokJSON
+	n, err := h.jsonTokenCount()
+	if err != nil {
+		return nil, err
+	}
 	if vs, ok := h.configInt("vocab_size"); ok {
 		if vs < n {
 			return nil, fmt.Errorf("%s: config.json vocab_size %d is smaller than the tokenizer's %d tokens", h.dir, vs, n)
@@ -866,20 +877,10 @@ func stripKVs(lstrip, rstrip []int32) []gguf.KV {
 // merge exactly as Hugging Face's BPE does.
 func (h *hfReader) llamaHF() ([]gguf.KV, error) {
 	tj := h.tokJSON
-	maxID := int64(-1)
-	for s, id := range tj.Model.Vocab {
-		if id < 0 || id >= 1<<24 {
-			return nil, fmt.Errorf("%s: tokenizer.json: token %q has id %d", h.dir, s, id)
-		}
-		maxID = max(maxID, id)
+	n, err := h.jsonTokenCount()
+	if err != nil {
+		return nil, err
 	}
-	for _, a := range tj.AddedTokens {
-		if a.ID < 0 || a.ID >= 1<<24 {
-			return nil, fmt.Errorf("%s: tokenizer.json: added token %q has id %d", h.dir, a.Content, a.ID)
-		}
-		maxID = max(maxID, int64(a.ID))
-	}
-	n := maxID + 1
 	if vs, ok := h.configInt("vocab_size"); ok && vs > n {
 		n = vs
 	}
