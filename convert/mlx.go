@@ -269,8 +269,10 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) (err error) {
 	if st, err := os.Stat(m.Path); err == nil && st.IsDir() {
 		return copyTokenizerFiles(m.Path, dir)
 	}
-	_, err = writeGGUFTokenizer(m, dir)
-	return err
+	if err := writeGGUFTokenizer(m, dir); err != nil {
+		return fmt.Errorf("%s: writing tokenizer files: %w", m.Path, err)
+	}
+	return nil
 }
 
 func workerCount(w int) int {

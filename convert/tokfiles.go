@@ -112,31 +112,32 @@ func cutSpace(s string) (string, string, bool) {
 }
 
 // writeGGUFTokenizer writes tokenizer files for m into dir when m carries a
-// vocabulary ferry can express as files. It reports whether it wrote any.
-func writeGGUFTokenizer(m *model.Model, dir string) (bool, error) {
+// vocabulary ferry can express as files; otherwise it writes nothing, and
+// the folder is still a valid (tokenizer-less) model.
+func writeGGUFTokenizer(m *model.Model, dir string) error {
 	tc := map[string]any{}
 	switch m.String("tokenizer.ggml.model") {
 	case "llama":
 		sp, err := spModelProto(&m.Metadata)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if err := atomicfile.WriteFile(filepath.Join(dir, "tokenizer.model"), sp); err != nil {
-			return false, err
+			return err
 		}
 		tc["tokenizer_class"] = "LlamaTokenizer"
 		tc["legacy"] = true
 	case "gpt2":
 		tj, err := bpeTokenizerJSON(&m.Metadata)
 		if err != nil || tj == nil {
-			return false, err
+			return err
 		}
 		if err := atomicfile.WriteFile(filepath.Join(dir, "tokenizer.json"), tj); err != nil {
-			return false, err
+			return err
 		}
 		tc["tokenizer_class"] = "PreTrainedTokenizerFast"
 	default:
-		return false, nil
+		return nil
 	}
 	tokens := m.Strings("tokenizer.ggml.tokens")
 	for key, name := range map[string]string{"bos_token": "tokenizer.ggml.bos_token_id", "eos_token": "tokenizer.ggml.eos_token_id", "unk_token": "tokenizer.ggml.unknown_token_id", "pad_token": "tokenizer.ggml.padding_token_id"} {
@@ -155,9 +156,9 @@ func writeGGUFTokenizer(m *model.Model, dir string) (bool, error) {
 	}
 	b, err := json.MarshalIndent(tc, "", "  ")
 	if err != nil {
-		return false, err
+		return err
 	}
-	return true, atomicfile.WriteFile(filepath.Join(dir, "tokenizer_config.json"), b)
+	return atomicfile.WriteFile(filepath.Join(dir, "tokenizer_config.json"), b)
 }
 
 // spModelProto encodes a sentencepiece ModelProto (the tokenizer.model
