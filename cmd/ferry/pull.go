@@ -48,7 +48,7 @@ FERRY_OLLAMA_REGISTRY, HF_ENDPOINT and HF_TOKEN configure the endpoints.`,
 						barDigest = p.Status + p.Digest
 						bar = progressbar.NewOptions64(p.Total, progressbar.OptionSetWriter(os.Stderr),
 							progressbar.OptionSetDescription(p.Status), progressbar.OptionShowBytes(true),
-							progressbar.OptionShowTotalBytes(true), progressbar.OptionSetWidth(30),
+							progressbar.OptionShowTotalBytes(true), progressbar.OptionShowCount(), progressbar.OptionSetWidth(30),
 							progressbar.OptionThrottle(100_000_000), progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }))
 					}
 					bar.Set64(p.Completed)
