@@ -83,6 +83,31 @@ var spmJSONModels = map[string][]string{
 	"llama2": {"tokenizers", "llama2", "tokenizer.model"},
 }
 
+// spmTokenizerJSON is llamaTokenizerJSON of the tokenizer.model at path.
+func spmTokenizerJSON(t testing.TB, path string) []byte {
+	t.Helper()
+	m, err := ReadSPModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := llamaTokenizerJSON(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// spmTokenizerJSONDir returns a folder holding only that tokenizer.json, as
+// a SentencePiece model's Hugging Face export without tokenizer.model.
+func spmTokenizerJSONDir(t testing.TB, path string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), spmTokenizerJSON(t, path), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestGenerateSPMTokenizerJSON writes the tokenizer.json files the golden
 // generator reads (only with FERRY_GEN_DIR set).
 func TestGenerateSPMTokenizerJSON(t *testing.T) {
@@ -91,15 +116,7 @@ func TestGenerateSPMTokenizerJSON(t *testing.T) {
 		t.Skip("FERRY_GEN_DIR not set")
 	}
 	for name, p := range spmJSONModels {
-		m, err := ReadSPModel(testdata.Path(t, p...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := llamaTokenizerJSON(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(out, name+".json"), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(out, name+".json"), spmTokenizerJSON(t, testdata.Path(t, p...)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,19 +134,7 @@ func TestSentencePieceStyleTokenizerJSON(t *testing.T) {
 	readJSONFile(t, filepath.Join("testdata", "hf_spm_json.json"), &g)
 	for name, p := range spmJSONModels {
 		t.Run(name, func(t *testing.T) {
-			m, err := ReadSPModel(testdata.Path(t, p...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := llamaTokenizerJSON(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			kvs, err := HFMetadata(dir)
+			kvs, err := HFMetadata(spmTokenizerJSONDir(t, testdata.Path(t, p...)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,18 +192,6 @@ func TestHFRandomStrings(t *testing.T) {
 	t.Run("llama2-tokenizer.json", func(t *testing.T) {
 		var g golden
 		readJSONFile(t, filepath.Join("testdata", "hf_random_llama2_json.json"), &g)
-		m, err := ReadSPModel(testdata.Path(t, "tokenizers", "llama2", "tokenizer.model"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := llamaTokenizerJSON(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		check(t, hfTokenizer(t, dir), g)
+		check(t, hfTokenizer(t, spmTokenizerJSONDir(t, testdata.Path(t, "tokenizers", "llama2", "tokenizer.model"))), g)
 	})
 }
