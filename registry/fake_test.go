@@ -207,6 +207,7 @@ type fakeHF struct {
 	pageSize  int
 	authSeen  []string // Authorization headers on CDN requests
 	noEtagLFS bool     // empty tree: names from /api/models, sha256 from X-Linked-Etag only
+	noTree    bool     // the tree endpoint answers 404 (older mirrors)
 }
 
 func newFakeHF(t *testing.T) *fakeHF {
@@ -266,6 +267,10 @@ func newFakeHF(t *testing.T) *fakeHF {
 				e["lfs"] = map[string]any{"oid": sha(b), "size": len(b), "pointerSize": 134}
 			}
 			entries = append(entries, e)
+		}
+		if f.noTree {
+			http.NotFound(w, r)
+			return
 		}
 		if f.noEtagLFS {
 			// A mirror without tree data: only /api/models' siblings.

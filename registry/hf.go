@@ -190,7 +190,7 @@ func (c *client) pullHF(ctx context.Context, r Ref) (*Result, error) {
 	}
 	rev := "main"
 	files, err := c.hfTree(ctx, repo, rev)
-	if err != nil {
+	if err != nil && !(statusOf(err) == http.StatusNotFound && len(info.Siblings) > 0) {
 		return nil, c.hfErr(repo, err)
 	}
 	if len(files) == 0 {

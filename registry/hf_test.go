@@ -203,6 +203,13 @@ func TestHFEtagOnly(t *testing.T) {
 	if bp, _ := st.BlobPath("sha256:" + sha(w)); res.Path != bp {
 		t.Errorf("path %s, want %s", res.Path, bp)
 	}
+	// A mirror without the tree endpoint: the sibling list is used.
+	hf.noTree = true
+	st2 := testStore(t)
+	if _, err := Pull(context.Background(), "hf.co/org/e-GGUF:Q8_0", Options{Store: st2, HFBase: hf.srv.URL}); err != nil {
+		t.Fatalf("without a tree endpoint: %v", err)
+	}
+	hf.noTree = false
 	// The same with a corrupted body is caught by the etag.
 	hf.repos["org/f-GGUF"] = map[string][]byte{"f-Q8_0.gguf": w}
 	hf.lfs["f-Q8_0.gguf"] = true
