@@ -63,17 +63,18 @@ var hfModelTypes = map[string]string{
 // isHFDir: a folder with config.json and safetensors weights that is not an
 // MLX quantized folder.
 func isHFDir(path string) bool {
+	return isConfigDir(path) && safetensors.HasWeights(path) && !isMLXDir(path)
+}
+
+// isConfigDir: a folder with a config.json, which every transformers-style
+// format (safetensors, MLX, pytorch_model.bin) has.
+func isConfigDir(path string) bool {
 	st, err := os.Stat(path)
 	if err != nil || !st.IsDir() {
 		return false
 	}
-	if _, err := os.Stat(filepath.Join(path, "config.json")); err != nil {
-		return false
-	}
-	if !safetensors.HasWeights(path) {
-		return false
-	}
-	return !isMLXDir(path)
+	_, err = os.Stat(filepath.Join(path, "config.json"))
+	return err == nil
 }
 
 // HFArchitecture resolves the llama.cpp architecture of a config.json; it

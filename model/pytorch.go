@@ -59,14 +59,7 @@ func PyTorchWeights(dir string) ([]string, error) {
 // isHFPyTorchDir: config.json and PyTorch weights, no safetensors (which
 // the safetensors loader prefers, as transformers does).
 func isHFPyTorchDir(path string) bool {
-	st, err := os.Stat(path)
-	if err != nil || !st.IsDir() {
-		return false
-	}
-	if _, err := os.Stat(filepath.Join(path, "config.json")); err != nil {
-		return false
-	}
-	if safetensors.HasWeights(path) {
+	if !isConfigDir(path) || safetensors.HasWeights(path) {
 		return false
 	}
 	files, _ := PyTorchWeights(path)
