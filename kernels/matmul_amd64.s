@@ -8,7 +8,8 @@
 // halves, meets two activations per VPDPBUSD. VPDPBUSD multiplies unsigned
 // by signed bytes, so weights are made unsigned (Q4_0: the raw nibble;
 // Q8_0: x+128) and the offset is removed with the activation's byte sum
-// (Z10/Z11 = offset·Σy per lane), computed once per activation block.
+// (Z10/Z11 = -offset·Σy per lane, the starting value of each VPDPBUSD),
+// computed once per activation block. Z28 stays zero.
 //
 // GP registers: SI weight block (row 0), R8 row bytes, R12 3·row bytes,
 // DX activation block (token 0), R9 activation bytes, R10 3·activation
@@ -35,7 +36,8 @@
 	VPXORD Z4, Z4, Z4 \
 	VPXORD Z5, Z5, Z5 \
 	VPXORD Z6, Z6, Z6 \
-	VPXORD Z7, Z7, Z7
+	VPXORD Z7, Z7, Z7 \
+	VPXORD Z28, Z28, Z28
 
 // ACTS loads the four activations' block (quants at +2, f16 scale at +0):
 // Z8=[y0|y1], Z9=[y2|y3], Z10/Z11 their offset sums, Z12/Z13 their scales.
@@ -46,8 +48,10 @@
 	VINSERTI64X4 $1, 2(DX)(R10*1), Z9, Z9 \
 	VPXORD Z10, Z10, Z10 \
 	VPDPBUSD Z8, Z30, Z10 \
+	VPSUBD Z10, Z28, Z10 \
 	VPXORD Z11, Z11, Z11 \
 	VPDPBUSD Z9, Z30, Z11 \
+	VPSUBD Z11, Z28, Z11 \
 	MOVWLZX (DX), AX \
 	VBROADCASTSS (R13)(AX*4), Y12 \
 	MOVWLZX (DX)(R9*1), AX \
@@ -66,14 +70,12 @@
 	VBROADCASTSS (R13)(AX*4), Z16 \
 	VMULPS Z12, Z16, Z17 \
 	VMULPS Z13, Z16, Z18 \
-	VPXORD Z19, Z19, Z19 \
+	VMOVDQA32 Z10, Z19 \
 	VPDPBUSD Z8, Z15, Z19 \
-	VPSUBD Z10, Z19, Z19 \
 	VCVTDQ2PS Z19, Z19 \
 	VFMADD231PS Z19, Z17, a01 \
-	VPXORD Z20, Z20, Z20 \
+	VMOVDQA32 Z11, Z20 \
 	VPDPBUSD Z9, Z15, Z20 \
-	VPSUBD Z11, Z20, Z20 \
 	VCVTDQ2PS Z20, Z20 \
 	VFMADD231PS Z20, Z18, a23
 
