@@ -84,17 +84,13 @@ func logSoftmax(logits []float32, dst []float64) {
 	}
 }
 
-// Perplexity scores tokens in chunks of opt.Ctx.
-func Perplexity(s Scorer, tokens []int32, opt Options) (PerplexityResult, error) {
-	cs, err := chunks(tokens, opt)
-	if err != nil {
-		return PerplexityResult{}, err
-	}
-	lp := make([]float64, s.VocabSize())
-	var nll, nll2 float64
-	count := 0
+// scoreChunks runs s over every chunk and, at each scored position (the
+// second half of the chunk, except the last token, which predicts nothing
+// inside it), puts the log-probabilities into lp and calls fn with the token
+// that follows.
+func scoreChunks(s Scorer, cs [][]int32, opt Options, lp []float64, fn func(ci, pos int, next int32) error) error {
+	first := opt.Ctx / 2
 	for ci, c := range cs {
-		first := opt.Ctx / 2
 		var scoreErr error
 		err := s.Score(c, func(pos int, logits []float32) {
 			if pos < first || pos >= len(c)-1 || scoreErr != nil {
@@ -110,32 +106,44 @@ func Perplexity(s Scorer, tokens []int32, opt Options) (PerplexityResult, error)
 				return
 			}
 			logSoftmax(logits, lp)
-			v := -lp[next]
-			nll += v
-			nll2 += v * v
-			count++
+			scoreErr = fn(ci, pos, next)
 		})
 		if err == nil {
 			err = scoreErr
 		}
 		if err != nil {
-			return PerplexityResult{}, fmt.Errorf("chunk %d: %w", ci, err)
+			return fmt.Errorf("chunk %d: %w", ci, err)
 		}
 		if opt.Progress != nil {
 			opt.Progress(ci+1, len(cs))
 		}
 	}
+	return nil
+}
+
+// Perplexity scores tokens in chunks of opt.Ctx.
+func Perplexity(s Scorer, tokens []int32, opt Options) (PerplexityResult, error) {
+	cs, err := chunks(tokens, opt)
+	if err != nil {
+		return PerplexityResult{}, err
+	}
+	lp := make([]float64, s.VocabSize())
+	var nll, nll2 float64
+	count := 0
+	err = scoreChunks(s, cs, opt, lp, func(_, _ int, next int32) error {
+		v := -lp[next]
+		nll += v
+		nll2 += v * v
+		count++
+		return nil
+	})
+	if err != nil {
+		return PerplexityResult{}, err
+	}
 	if count == 0 {
 		return PerplexityResult{}, errors.New("no tokens were scored")
 	}
-	r := PerplexityResult{Tokens: count, Chunks: len(cs), Ctx: opt.Ctx}
-	r.NLL = nll / float64(count)
-	r.PPL = math.Exp(r.NLL)
-	variance := nll2/float64(count) - r.NLL*r.NLL
-	if variance > 0 && count > 1 {
-		r.PPLErr = math.Sqrt(variance/float64(count-1)) * r.PPL
-	}
-	return r, nil
+	return pplFrom(nll, nll2, count, len(cs), opt.Ctx), nil
 }
 
 // KLDResult compares a model against a reference over the same positions.
@@ -172,65 +180,45 @@ func KLD(s Scorer, ref RefLogProbs, tokens []int32, opt Options) (KLDResult, err
 	var sum, sum2 float64
 	agree := 0
 	var nll, refNLL, nll2, refNLL2 float64
-	for ci, c := range cs {
-		first := opt.Ctx / 2
-		var scoreErr error
-		err := s.Score(c, func(pos int, logits []float32) {
-			if pos < first || pos >= len(c)-1 || scoreErr != nil {
-				return
-			}
-			if len(logits) != n {
-				scoreErr = fmt.Errorf("scorer returned %d logits, vocabulary is %d", len(logits), n)
-				return
-			}
-			r, err := ref.LogProbs(ci, pos)
-			if err != nil {
-				scoreErr = err
-				return
-			}
-			if len(r) != n {
-				scoreErr = fmt.Errorf("reference has %d log-probs per position, model vocabulary is %d: the tokenizers differ", len(r), n)
-				return
-			}
-			logSoftmax(logits, lp)
-			k := 0.0
-			am, rm := 0, 0
-			for i := range lp {
-				if r[i] > math.Inf(-1) {
-					k += math.Exp(r[i]) * (r[i] - lp[i])
-				}
-				if lp[i] > lp[am] {
-					am = i
-				}
-				if r[i] > r[rm] {
-					rm = i
-				}
-			}
-			if k < 0 { // rounding
-				k = 0
-			}
-			klds = append(klds, k)
-			sum += k
-			sum2 += k * k
-			if am == rm {
-				agree++
-			}
-			next := c[pos+1]
-			v, rv := -lp[next], -r[next]
-			nll += v
-			nll2 += v * v
-			refNLL += rv
-			refNLL2 += rv * rv
-		})
-		if err == nil {
-			err = scoreErr
-		}
+	err = scoreChunks(s, cs, opt, lp, func(ci, pos int, next int32) error {
+		r, err := ref.LogProbs(ci, pos)
 		if err != nil {
-			return KLDResult{}, fmt.Errorf("chunk %d: %w", ci, err)
+			return err
 		}
-		if opt.Progress != nil {
-			opt.Progress(ci+1, len(cs))
+		if len(r) != n {
+			return fmt.Errorf("reference has %d log-probs per position, model vocabulary is %d: the tokenizers differ", len(r), n)
 		}
+		k := 0.0
+		am, rm := 0, 0
+		for i := range lp {
+			if r[i] > math.Inf(-1) {
+				k += math.Exp(r[i]) * (r[i] - lp[i])
+			}
+			if lp[i] > lp[am] {
+				am = i
+			}
+			if r[i] > r[rm] {
+				rm = i
+			}
+		}
+		if k < 0 { // rounding
+			k = 0
+		}
+		klds = append(klds, k)
+		sum += k
+		sum2 += k * k
+		if am == rm {
+			agree++
+		}
+		v, rv := -lp[next], -r[next]
+		nll += v
+		nll2 += v * v
+		refNLL += rv
+		refNLL2 += rv * rv
+		return nil
+	})
+	if err != nil {
+		return KLDResult{}, err
 	}
 	m := len(klds)
 	if m == 0 {

@@ -142,4 +142,13 @@ func TestBadInput(t *testing.T) {
 	if _, err := OpenReference(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("missing file")
 	}
+	// Token ids beyond the model's vocabulary (a tokenizer with added
+	// tokens the output layer lacks) are an error, not an index panic.
+	toks, opt, m := text(200, 20), Options{Ctx: 40, BOS: -1}, bigram{vocab: 16, temp: 1}
+	if _, err := Perplexity(m, toks, opt); err == nil {
+		t.Error("perplexity: token outside the vocabulary accepted")
+	}
+	if _, err := KLD(m, &LiveReference{Model: m, Tokens: toks, Opt: opt}, toks, opt); err == nil {
+		t.Error("kld: token outside the vocabulary accepted")
+	}
 }
