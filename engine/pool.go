@@ -65,32 +65,36 @@ func (p *pool) worker(part int) {
 }
 
 // await spins, then parks, until the generation moves past *last (or the
-// pool closes), and returns the new generation.
+// pool closes), and returns the new generation. A wake-up token can be late
+// (the dispatcher saw this worker parked from an earlier sleep and sent it
+// after the worker had already found and run the job), so the generation is
+// checked again after every wake-up.
 func (p *pool) await(last *uint64, sleeping *atomic.Bool, wake chan struct{}) uint64 {
-	start := time.Time{}
-	for spins := 0; ; spins++ {
+	for {
+		start := time.Time{}
+		for spins := 0; ; spins++ {
+			if g := p.gen.Load(); g != *last || p.closed.Load() {
+				return g
+			}
+			if spins&63 != 63 {
+				continue
+			}
+			runtime.Gosched()
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > spinFor {
+				break
+			}
+		}
+		sleeping.Store(true)
 		if g := p.gen.Load(); g != *last || p.closed.Load() {
+			if !sleeping.CompareAndSwap(true, false) {
+				<-wake // the dispatcher saw us asleep and sent a token: take it
+			}
 			return g
 		}
-		if spins&63 != 63 {
-			continue
-		}
-		runtime.Gosched()
-		if start.IsZero() {
-			start = time.Now()
-		} else if time.Since(start) > spinFor {
-			break
-		}
+		<-wake
 	}
-	sleeping.Store(true)
-	if g := p.gen.Load(); g != *last || p.closed.Load() {
-		if !sleeping.CompareAndSwap(true, false) {
-			<-wake // the dispatcher saw us asleep and sent a token: take it
-		}
-		return g
-	}
-	<-wake
-	return p.gen.Load()
 }
 
 // do runs j on every worker and returns when all parts have finished.
@@ -108,7 +112,9 @@ func (p *pool) do(j job) {
 		}
 	}
 	j.run(0, p.n)
-	// Wait for the other parts: spin, then park.
+	// Wait for the other parts: spin, then park. A wake-up may come from a
+	// straggler of an earlier job (it decremented pending before this job
+	// began), so the count is checked again after every wake-up.
 	start := time.Time{}
 	for spins := 0; p.pending.Load() != 0; spins++ {
 		if spins&63 != 63 {
@@ -117,17 +123,20 @@ func (p *pool) do(j job) {
 		runtime.Gosched()
 		if start.IsZero() {
 			start = time.Now()
-		} else if time.Since(start) > spinFor {
-			p.mainSleeping.Store(true)
-			if p.pending.Load() == 0 {
-				if !p.mainSleeping.CompareAndSwap(true, false) {
-					<-p.mainWake
-				}
-				break
+			continue
+		}
+		if time.Since(start) <= spinFor {
+			continue
+		}
+		p.mainSleeping.Store(true)
+		if p.pending.Load() == 0 {
+			if !p.mainSleeping.CompareAndSwap(true, false) {
+				<-p.mainWake // a worker saw us asleep and sent a token: take it
 			}
-			<-p.mainWake
 			break
 		}
+		<-p.mainWake
+		start = time.Time{}
 	}
 }
 
