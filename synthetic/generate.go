@@ -77,11 +77,11 @@ func Resolve(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := CacheDir()
+	path, err := CachePath(name)
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, fmt.Sprintf("%s-%s-v%d.gguf", p.Name, typ, formatVersion))
+	dir := filepath.Dir(path)
 	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
 		return path, nil
 	}
@@ -92,6 +92,19 @@ func Resolve(name string) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+// CachePath is the file Resolve uses for name (it may not exist yet).
+func CachePath(name string) (string, error) {
+	p, typ, err := Parse(name)
+	if err != nil {
+		return "", err
+	}
+	dir, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, fmt.Sprintf("%s-%s-v%d.gguf", p.Name, typ, formatVersion)), nil
 }
 
 // tensorSpec is one tensor to generate.

@@ -65,10 +65,12 @@ func TestParseErrors(t *testing.T) {
 
 func TestResolveUsesCache(t *testing.T) {
 	t.Setenv("FERRY_CACHE", t.TempDir())
-	dir, _ := CacheDir()
 	// A file already in the cache is returned as is, without generating.
-	os.MkdirAll(dir, 0o755)
-	path := filepath.Join(dir, "qwen2.5-0.5b-f16-v2.gguf")
+	path, err := CachePath("synthetic:qwen2.5-0.5b:f16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(path), 0o755)
 	os.WriteFile(path, []byte("cached"), 0o644)
 	got, err := Resolve("synthetic:qwen2.5-0.5b:f16")
 	if err != nil || got != path {
