@@ -14,13 +14,14 @@ import (
 
 // prepared is a request's model, acquired runner and options.
 type prepared struct {
-	name string // as the client sent it
-	m    *store.Model
-	r    *runner
-	load time.Duration
-	opts genOptions
-	keep *time.Duration
-	json bool // constrain output to a JSON object
+	name   string // as the client sent it
+	m      *store.Model
+	r      *runner
+	load   time.Duration
+	opts   genOptions
+	keep   *time.Duration
+	json   bool        // constrain output to a JSON object
+	schema *schemaNode // ... valid against this schema
 }
 
 func keepOf(d *api.Duration) *time.Duration {
@@ -81,7 +82,7 @@ func (p *prepared) schedRequest(prompt []int32, logprobs bool, top int) Request 
 	if np < 0 {
 		np = -1
 	}
-	return Request{Prompt: prompt, NumPredict: np, Stop: p.opts.Stop, Sample: p.opts.Sample, Logprobs: logprobs, TopLogprobs: top, JSON: p.json}
+	return Request{Prompt: prompt, NumPredict: np, Stop: p.opts.Stop, Sample: p.opts.Sample, Logprobs: logprobs, TopLogprobs: top, JSON: p.json, Schema: p.schema}
 }
 
 // streamer writes NDJSON lines, flushing each.
@@ -208,6 +209,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.finish(p)
 	p.json = wantsJSON(req.Format)
+	p.schema, _ = formatSchema(req.Format)
 	be := p.r.be
 	text := req.Prompt
 	if !req.Raw {
@@ -385,7 +387,19 @@ func checkFormat(f json.RawMessage) error {
 	if json.Unmarshal(f, &obj) != nil {
 		return errf(http.StatusBadRequest, "invalid format: expected \"json\" or a JSON schema object")
 	}
+	if _, err := parseSchema(f); err != nil {
+		return errf(http.StatusBadRequest, "invalid format schema: %v", err)
+	}
 	return nil
+}
+
+// formatSchema returns the schema of a (validated) format object, nil for
+// "json".
+func formatSchema(f json.RawMessage) (*schemaNode, error) {
+	if len(f) == 0 || f[0] != '{' {
+		return nil, nil
+	}
+	return parseSchema(f)
 }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
@@ -424,6 +438,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.finish(p)
 	p.json = wantsJSON(req.Format)
+	p.schema, _ = formatSchema(req.Format)
 	prompt, err := s.chatPrompt(p, req.Messages, req.Tools, req.Truncate)
 	if err != nil {
 		ollamaError(w, err)

@@ -350,6 +350,9 @@ func (s *Server) handleOAIChat(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.finish(p)
 	p.json = req.ResponseFormat != nil && (req.ResponseFormat.Type == "json_object" || req.ResponseFormat.Type == "json_schema")
+	if p.json && req.ResponseFormat.JSONSchema != nil {
+		p.schema, _ = parseSchema(req.ResponseFormat.JSONSchema.Schema)
+	}
 	prompt, err := s.chatPrompt(p, msgs, tools, nil)
 	if err != nil {
 		openaiError(w, err)

@@ -30,7 +30,8 @@ type Request struct {
 	TopLogprobs int
 	// JSON constrains the output to one JSON object (format:"json",
 	// response_format): tokens that would break it are masked.
-	JSON bool
+	JSON   bool
+	Schema *schemaNode // with JSON: the schema to enforce (nil: any object)
 }
 
 // Chunk is a piece of streamed output.
@@ -348,7 +349,7 @@ func (s *Scheduler) start(sl *slot, j *job, n int) error {
 	j.sampler = sample.New(toSample(j.req.Sample))
 	j.json = nil
 	if j.req.JSON {
-		j.json = newJSONMachine()
+		j.json = newSchemaMachine(j.req.Schema)
 	}
 	j.sampler.Accept(j.req.Prompt...)
 	j.logits = make([]float32, s.be.VocabSize())
