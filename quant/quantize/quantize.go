@@ -147,6 +147,11 @@ func DryRun(inPath string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newReport(f, plans), nil
+}
+
+// newReport totals the plans of f's tensors.
+func newReport(f *gguf.File, plans []TensorPlan) *Report {
 	rep := &Report{Tensors: plans}
 	for i, p := range plans {
 		rep.InBytes += p.InBytes
@@ -156,7 +161,7 @@ func DryRun(inPath string, opts Options) (*Report, error) {
 			rep.Fallbacks++
 		}
 	}
-	return rep, nil
+	return rep
 }
 
 // File quantizes the GGUF file inPath into outPath. The output appears
@@ -205,16 +210,10 @@ func File(inPath, outPath string, opts Options) (*Report, error) {
 	if err := w.Set("general.file_type", uint32(opts.FileType)); err != nil {
 		return nil, err
 	}
-	rep := &Report{Tensors: plans}
+	rep := newReport(f, plans)
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
 		p := plans[i]
-		rep.InBytes += p.InBytes
-		rep.OutBytes += p.OutBytes
-		rep.Elements += ti.Elements()
-		if p.Fallback {
-			rep.Fallbacks++
-		}
 		err := w.AddTensor(p.Name, p.To, p.Shape, func(out io.Writer) error {
 			return convertTensor(f, ti, p, opts, out)
 		})
