@@ -2,7 +2,8 @@
 // node-llama-cpp's npm packages) on one GGUF file and answers a list of jobs
 // read as JSON from stdin, writing one JSON document to stdout.
 //
-// Input:  {"model": PATH, "threads": N, "context": N, "vocab_only": bool, "jobs": [JOB, ...]}
+// Input:  {"model": PATH, "threads": N, "context": N, "vocab_only": bool,
+//          "overrides": {nested metadata keys}, "jobs": [JOB, ...]}
 // Jobs:
 //   {"op": "info"}                                   -> llama.cpp build, model facts
 //   {"op": "greedy", "ids": [...], "n": 24}          -> {"ids": [...]} greedy continuation
@@ -45,7 +46,8 @@ const llama = await getLlama({
 
 let model;
 try {
-    model = await llama.loadModel({modelPath: req.model, gpuLayers: 0, useMmap: true, vocabOnly: !!req.vocab_only});
+    model = await llama.loadModel({modelPath: req.model, gpuLayers: 0, useMmap: true, vocabOnly: !!req.vocab_only,
+        metadataOverrides: req.overrides || undefined});
 } catch (e) {
     out.load_error = String(e && e.message || e);
     out.logs = logs.slice(-20);

@@ -85,6 +85,7 @@ var quirks = map[string]quirk{
 // reference logits (F32/F16) or with ferry's engine on the same file
 // (quantized).
 func TestOracleGGUFInLlamaCpp(t *testing.T) {
+	t.Parallel() // one llama.cpp thread each: two tests fill two cores
 	l := findLlama(t)
 	var rep report
 	t.Cleanup(func() { t.Logf("summary (model type: result)\n%s", rep.String()) })
@@ -331,6 +332,7 @@ type storiesGolden struct {
 // run reproduces llama2.c's 256 golden tokens; Q8_0 and Q4_K_M files must
 // load and agree with ferry's engine on their first tokens.
 func TestStoriesGGUFInLlamaCpp(t *testing.T) {
+	t.Parallel() // one llama.cpp thread each: two tests fill two cores
 	l := findLlama(t)
 	var g storiesGolden
 	readJSON(t, testdata.Path(t, "models", "stories260K", "golden.json"), &g)
@@ -394,6 +396,7 @@ func TestStoriesGGUFInLlamaCpp(t *testing.T) {
 // the reference token sequence, each of its tokens must be that position's
 // argmax.
 func TestMLXGGUFInLlamaCpp(t *testing.T) {
+	t.Parallel() // one llama.cpp thread each: two tests fill two cores
 	l := findLlama(t)
 	var g storiesGolden
 	readJSON(t, testdata.Path(t, "models", "stories260K", "golden.json"), &g)

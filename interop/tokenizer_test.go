@@ -118,6 +118,7 @@ func compareTokens(t *testing.T, label string, texts []string, llama, ferry, wan
 // give the .out ids. The Llama 3 vocabulary (no GGUF in shared data) is
 // built by ferry from tokenizer.json, as the HF converter does.
 func TestVocabGGUFTokenization(t *testing.T) {
+	t.Parallel() // one llama.cpp thread each: two tests fill two cores
 	l := findLlama(t)
 	tmp := t.TempDir()
 	for _, name := range []string{"llama-spm", "gpt-2", "deepseek-coder", "starcoder", "llama-bpe"} {
@@ -171,6 +172,7 @@ func writeHFVocab(t *testing.T, dir, out string) {
 // the golden prompts' texts (rendered chat templates with special tokens
 // parsed) against their ids.
 func TestOracleTokenization(t *testing.T) {
+	t.Parallel() // one llama.cpp thread each: two tests fill two cores
 	l := findLlama(t)
 	var extra []string
 	for _, name := range []string{"llama-spm", "gpt-2", "llama-bpe"} {

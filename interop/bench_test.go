@@ -1,0 +1,130 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/bench"
+	"github.com/ferryhq/ferry/convert"
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/gguf"
+	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/synthetic"
+)
+
+// BenchmarkSameRun times ferry's engine and llama.cpp side by side on the
+// synthetic Llama 3.2 1B shapes (Q4_0, Q8_0, Q4_K_M): prompt processing of
+// 512 tokens and 128 decode steps, 2 threads each, repetitions interleaved
+// (ferry, llama.cpp, llama.cpp, ferry, ...) so that a busy machine slows
+// both alike. It reports each runtime's mean rates and the ferry/llama.cpp
+// ratios, and logs a table. FERRY_INTEROP_REPS sets the repetitions
+// (default 3); run with -benchtime=1x:
+//
+//	go test ./interop -run '^$' -bench SameRun -benchtime=1x -v
+func BenchmarkSameRun(b *testing.B) {
+	l := findLlama(b)
+	reps := 3
+	if v, err := strconv.Atoi(os.Getenv("FERRY_INTEROP_REPS")); err == nil && v > 0 {
+		reps = v
+	}
+	const threads = 2
+	spec := bench.Spec{PromptTokens: 512, GenTokens: 128, Reps: 1}
+	var table strings.Builder
+	fmt.Fprintf(&table, "| model | ferry pp512 | llama.cpp pp512 | ratio | ferry tg128 | llama.cpp tg128 | ratio |\n|---|---|---|---|---|---|---|\n")
+	for _, typ := range []string{"q4_0", "q8_0", "q4_k_m"} {
+		b.Run(typ, func(b *testing.B) {
+			name := "synthetic:llama3.2-1b:" + typ
+			path, err := synthetic.Resolve(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := model.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			e, err := engine.Load(m, engine.Options{Threads: threads, Context: spec.PromptTokens + spec.GenTokens + 16})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			targets := []bench.Target{
+				&bench.Local{Name: name, Engine: e},
+				&Target{Llama: l, Path: llamaLoadable(b, m, path), Name: name, Threads: threads},
+			}
+			rates := map[string]*[2][]float64{"ferry": {}, "llama.cpp": {}}
+			ctx := context.Background()
+			for i := 0; i < b.N; i++ {
+				for rep := 0; rep < reps; rep++ {
+					order := targets
+					if rep%2 == 1 {
+						order = []bench.Target{targets[1], targets[0]}
+					}
+					for _, tg := range order {
+						s := spec
+						s.Seed = rep
+						rows, err := bench.Run(ctx, tg, s)
+						if err != nil {
+							b.Fatal(err)
+						}
+						r := rates[tg.Runtime()]
+						r[0] = append(r[0], rows[0].TokensPerSec.Mean)
+						r[1] = append(r[1], rows[1].TokensPerSec.Mean)
+						b.Logf("rep %d %-9s pp512 %7.1f t/s  tg128 %6.2f t/s", rep, tg.Runtime(), rows[0].TokensPerSec.Mean, rows[1].TokensPerSec.Mean)
+					}
+				}
+			}
+			f, c := rates["ferry"], rates["llama.cpp"]
+			fpp, cpp, ftg, ctg := mean(f[0]), mean(c[0]), mean(f[1]), mean(c[1])
+			b.ReportMetric(fpp, "ferry_pp_t/s")
+			b.ReportMetric(cpp, "llamacpp_pp_t/s")
+			b.ReportMetric(ftg, "ferry_tg_t/s")
+			b.ReportMetric(ctg, "llamacpp_tg_t/s")
+			b.ReportMetric(fpp/cpp, "pp_ratio")
+			b.ReportMetric(ftg/ctg, "tg_ratio")
+			b.ReportMetric(0, "ns/op")
+			fmt.Fprintf(&table, "| %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", typ, fpp, cpp, fpp/cpp, ftg, ctg, ftg/ctg)
+		})
+	}
+	b.Logf("%s, %d interleaved repetitions, %d threads, %s\n%s", time.Now().UTC().Format(time.RFC3339), reps, threads, "means in tokens/s", table.String())
+}
+
+// llamaLoadable returns a GGUF of m that llama.cpp accepts. The synthetic
+// files say llama.rope.scaling.type = "llama3", which is not one of
+// llama.cpp's scaling types (it expresses Llama 3 scaling as a rope_freqs
+// tensor) and makes it abort; the copy, written by ferry's converter with
+// the weights as they are, drops the rope.scaling keys. RoPE frequencies do
+// not change the amount of work, so the timing is unaffected.
+func llamaLoadable(b *testing.B, m *model.Model, path string) string {
+	b.Helper()
+	arch := m.Metadata.Architecture()
+	if m.Metadata.String(arch+".rope.scaling.type") != "llama3" {
+		return path
+	}
+	c := *m
+	c.Metadata = gguf.Metadata{}
+	for _, kv := range m.Metadata.KV {
+		if !strings.HasPrefix(kv.Key, arch+".rope.scaling.") {
+			c.Metadata.SetKV(kv)
+		}
+	}
+	out := filepath.Join(b.TempDir(), filepath.Base(path))
+	if err := convert.GGUFFile(&c, out, convert.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
