@@ -71,8 +71,8 @@ func installFast() {
 				q4_0MatVecAVX2(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
 			}
 		})
-		table[quant.Q4_0].matmul = tiledMatMul(table[quant.Q4_0], q4_0Tile4x4VNNI, 32)
-		table[quant.Q8_0].matmul = tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32)
+		table[quant.Q4_0].matmul = tiledMatMul(table[quant.Q4_0], q4_0Tile8x4VNNI, 32, 8)
+		table[quant.Q8_0].matmul = tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32, 4)
 		fastPaths[quant.Q4_0] += "+vnni"
 		fastPaths[quant.Q8_0] += "+vnni"
 	}
@@ -110,20 +110,18 @@ func loadSum(b []byte) uint64 {
 }
 
 //go:noescape
-func q4_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
-
-//go:noescape
 func q8_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
 
-// tiledMatMul runs a 4-row × 4-activation assembly tile over the largest
-// multiple of 4 in both directions and the kernel's matvec for the edges.
-func tiledMatMul(k *kernel, tile func(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32), bs int) matMulFunc {
+// tiledMatMul runs a th-row × 4-activation assembly tile over the largest
+// multiples of th rows and 4 activations, and the kernel's matvec for the
+// edges.
+func tiledMatMul(k *kernel, tile func(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32), bs, th int) matMulFunc {
 	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
-		r4, b4 := rows&^3, nBatch&^3
+		r4, b4 := rows/th*th, nBatch&^3
 		nb := cols / bs
 		tab := unsafe.SliceData(f16tab)
 		for b := 0; b < b4; b += 4 {
-			for r := 0; r < r4; r += 4 {
+			for r := 0; r < r4; r += th {
 				tile(&w[r*rowBytes], rowBytes, nb, &acts[b*actBytes], actBytes, &y[b*ldy+r], ldy, tab)
 			}
 			if r4 < rows {
@@ -184,6 +182,9 @@ func rowTiledMatMul(k *kernel, tile func(w *byte, rowBytes, rows, nb int, acts *
 
 //go:noescape
 func q6_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *float32, ldy int)
+
+//go:noescape
+func q4_0Tile8x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
 
 //go:noescape
 func q4_0MatVecZ(w *byte, rowBytes, rows, nb int, act *byte, y *float32)

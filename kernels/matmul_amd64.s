@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// AVX-512 VNNI tiles for prompt processing: 4 weight rows × 4 activations
-// per call. Each ZMM holds two activations' blocks side by side ([t | t+1],
+// AVX-512 VNNI tiles for prompt processing: 4 (Q8_0) or 8 (Q4_0) weight
+// rows × 4 activations per call. Each ZMM holds two activations' blocks side by side ([t | t+1],
 // 256 bits each), so one weight block, unpacked once and broadcast to both
 // halves, meets two activations per VPDPBUSD. VPDPBUSD multiplies unsigned
 // by signed bytes, so weights are made unsigned (Q4_0: the raw nibble;
@@ -79,14 +79,6 @@
 	VCVTDQ2PS Z20, Z20 \
 	VFMADD231PS Z20, Z18, a23
 
-// Q40W unpacks a Q4_0 block's 32 nibbles (at qp) into Z15 = [q | q].
-#define Q40W(qp) \
-	VMOVDQU qp, X15 \
-	VPSRLW $4, X15, X14 \
-	VINSERTI128 $1, X14, Y15, Y15 \
-	VPANDD Y31, Y15, Y15 \
-	VINSERTI64X4 $1, Y15, Z15, Z15
-
 // Q80W loads a Q8_0 block's 32 int8 (at qp) as x+128 into Z15 = [q | q].
 #define Q80W(qp) \
 	VMOVDQU qp, Y15 \
@@ -118,33 +110,6 @@
 	HS4(Z5, Y5, X5, 8(AX), 8(AX)(BX*1)) \
 	HS4(Z6, Y6, X6, 12(DI), 12(DI)(BX*1)) \
 	HS4(Z7, Y7, X7, 12(AX), 12(AX)(BX*1))
-
-// func q4_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
-TEXT ·q4_0Tile4x4VNNI(SB), NOSPLIT, $0-64
-	TILEARGS
-	MOVL $0x0F0F0F0F, AX
-	VPBROADCASTD AX, Z31
-	MOVL $0x08080808, AX
-	VPBROADCASTD AX, Z30
-
-q40tile:
-	ACTS
-	Q40W(2(SI))
-	PAIRS((SI), Z0, Z1)
-	Q40W(2(SI)(R8*1))
-	PAIRS((SI)(R8*1), Z2, Z3)
-	Q40W(2(SI)(R8*2))
-	PAIRS((SI)(R8*2), Z4, Z5)
-	Q40W(2(SI)(R12*1))
-	PAIRS((SI)(R12*1), Z6, Z7)
-	ADDQ $18, SI
-	ADDQ $34, DX
-	DECQ CX
-	JNZ q40tile
-
-	STORE
-	VZEROUPPER
-	RET
 
 // func q8_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
 TEXT ·q8_0Tile4x4VNNI(SB), NOSPLIT, $0-64
@@ -261,5 +226,147 @@ q40zpair:
 	ADDQ R8, SI
 	DECQ R9
 	JNZ q40zrow
+	VZEROUPPER
+	RET
+
+// Eight-row × four-activation Q4_0 tile: the activation side (loads,
+// offset sums, scales: ACTS8) is shared by eight rows instead of four.
+// Z0..Z15 accumulators (row r, pair p in Z(2r+p)); Z16/Z17 activations,
+// Z18/Z19 -8·Σy, Z20/Z21 activation scales, Z22 weights, Z23..Z27 scratch,
+// Z28 zero, Z30 8s, Z31 nibble mask. GP as in the 4×4 tile, but BX points
+// at row 4 and ldy·4 waits in the frame.
+
+#define ACTS8 \
+	VMOVDQU32 2(DX), Y16 \
+	VINSERTI64X4 $1, 2(DX)(R9*1), Z16, Z16 \
+	VMOVDQU32 2(DX)(R9*2), Y17 \
+	VINSERTI64X4 $1, 2(DX)(R10*1), Z17, Z17 \
+	VPXORD Z18, Z18, Z18 \
+	VPDPBUSD Z16, Z30, Z18 \
+	VPSUBD Z18, Z28, Z18 \
+	VPXORD Z19, Z19, Z19 \
+	VPDPBUSD Z17, Z30, Z19 \
+	VPSUBD Z19, Z28, Z19 \
+	MOVWLZX (DX), AX \
+	VBROADCASTSS (R13)(AX*4), Y20 \
+	MOVWLZX (DX)(R9*1), AX \
+	VBROADCASTSS (R13)(AX*4), Y24 \
+	VINSERTF64X4 $1, Y24, Z20, Z20 \
+	MOVWLZX (DX)(R9*2), AX \
+	VBROADCASTSS (R13)(AX*4), Y21 \
+	MOVWLZX (DX)(R10*1), AX \
+	VBROADCASTSS (R13)(AX*4), Y24 \
+	VINSERTF64X4 $1, Y24, Z21, Z21
+
+#define ROW8(dp, qp, a01, a23) \
+	VMOVDQU32 qp, X22 \
+	VPSRLW $4, X22, X26 \
+	VINSERTI32X4 $1, X26, Y22, Y22 \
+	VPANDD Y31, Y22, Y22 \
+	VINSERTI64X4 $1, Y22, Z22, Z22 \
+	MOVWLZX dp, AX \
+	VBROADCASTSS (R13)(AX*4), Z23 \
+	VMULPS Z20, Z23, Z24 \
+	VMULPS Z21, Z23, Z25 \
+	VMOVDQA32 Z18, Z26 \
+	VPDPBUSD Z16, Z22, Z26 \
+	VCVTDQ2PS Z26, Z26 \
+	VFMADD231PS Z26, Z24, a01 \
+	VMOVDQA32 Z19, Z27 \
+	VPDPBUSD Z17, Z22, Z27 \
+	VCVTDQ2PS Z27, Z27 \
+	VFMADD231PS Z27, Z25, a23
+
+// HSZ stores the sums of acc's two 256-bit halves at lo and hi using only
+// EVEX-encodable operations (scratch Z23..Z27).
+#define HSZ(acc, yacc, lo, hi) \
+	VEXTRACTF64X4 $1, acc, Y26 \
+	VEXTRACTF32X4 $1, yacc, X27 \
+	VEXTRACTF32X4 $0, yacc, X25 \
+	VADDPS X25, X27, X27 \
+	VPERMILPS $0x4E, X27, X25 \
+	VADDPS X25, X27, X27 \
+	VPERMILPS $0xB1, X27, X25 \
+	VADDPS X25, X27, X27 \
+	VMOVSS X27, lo \
+	VEXTRACTF32X4 $1, Y26, X27 \
+	VEXTRACTF32X4 $0, Y26, X25 \
+	VADDPS X25, X27, X27 \
+	VPERMILPS $0x4E, X27, X25 \
+	VADDPS X25, X27, X27 \
+	VPERMILPS $0xB1, X27, X25 \
+	VADDPS X25, X27, X27 \
+	VMOVSS X27, hi
+
+// func q4_0Tile8x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
+TEXT ·q4_0Tile8x4VNNI(SB), NOSPLIT, $8-64
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ acts+24(FP), DX
+	MOVQ actBytes+32(FP), R9
+	MOVQ y+40(FP), DI
+	MOVQ ldy+48(FP), AX
+	SHLQ $2, AX
+	MOVQ AX, 0(SP)
+	MOVQ f16+56(FP), R13
+	LEAQ (R8)(R8*2), R12
+	LEAQ (R9)(R9*2), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z28, Z28, Z28
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0x08080808, AX
+	VPBROADCASTD AX, Z30
+
+q408t:
+	ACTS8
+	LEAQ (SI)(R8*4), BX
+	ROW8((SI), 2(SI), Z0, Z1)
+	ROW8((SI)(R8*1), 2(SI)(R8*1), Z2, Z3)
+	ROW8((SI)(R8*2), 2(SI)(R8*2), Z4, Z5)
+	ROW8((SI)(R12*1), 2(SI)(R12*1), Z6, Z7)
+	ROW8((BX), 2(BX), Z8, Z9)
+	ROW8((BX)(R8*1), 2(BX)(R8*1), Z10, Z11)
+	ROW8((BX)(R8*2), 2(BX)(R8*2), Z12, Z13)
+	ROW8((BX)(R12*1), 2(BX)(R12*1), Z14, Z15)
+	ADDQ $18, SI
+	ADDQ $34, DX
+	DECQ CX
+	JNZ q408t
+
+	MOVQ 0(SP), BX
+	LEAQ (DI)(BX*2), AX
+	HSZ(Z0, Y0, (DI), (DI)(BX*1))
+	HSZ(Z1, Y1, (AX), (AX)(BX*1))
+	HSZ(Z2, Y2, 4(DI), 4(DI)(BX*1))
+	HSZ(Z3, Y3, 4(AX), 4(AX)(BX*1))
+	HSZ(Z4, Y4, 8(DI), 8(DI)(BX*1))
+	HSZ(Z5, Y5, 8(AX), 8(AX)(BX*1))
+	HSZ(Z6, Y6, 12(DI), 12(DI)(BX*1))
+	HSZ(Z7, Y7, 12(AX), 12(AX)(BX*1))
+	HSZ(Z8, Y8, 16(DI), 16(DI)(BX*1))
+	HSZ(Z9, Y9, 16(AX), 16(AX)(BX*1))
+	HSZ(Z10, Y10, 20(DI), 20(DI)(BX*1))
+	HSZ(Z11, Y11, 20(AX), 20(AX)(BX*1))
+	HSZ(Z12, Y12, 24(DI), 24(DI)(BX*1))
+	HSZ(Z13, Y13, 24(AX), 24(AX)(BX*1))
+	HSZ(Z14, Y14, 28(DI), 28(DI)(BX*1))
+	HSZ(Z15, Y15, 28(AX), 28(AX)(BX*1))
 	VZEROUPPER
 	RET
