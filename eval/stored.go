@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/mmap"
@@ -50,31 +51,15 @@ func SaveReference(path string, s Scorer, tokens []int32, opt Options) error {
 	}
 	row := make([]float64, n)
 	buf := make([]byte, 4*n)
-	for ci, c := range cs {
-		var werr error
-		err := s.Score(c, func(pos int, logits []float32) {
-			if pos < opt.Ctx/2 || pos >= len(c)-1 || werr != nil {
-				return
-			}
-			if len(logits) != n {
-				werr = fmt.Errorf("scorer returned %d logits, vocabulary is %d", len(logits), n)
-				return
-			}
-			logSoftmax(logits, row)
-			for i, v := range row {
-				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(float32(v)))
-			}
-			_, werr = w.Write(buf)
-		})
-		if err == nil {
-			err = werr
+	err = scoreChunks(s, cs, opt, row, func(_, _ int, _ int32) error {
+		for i, v := range row {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(float32(v)))
 		}
-		if err != nil {
-			return fmt.Errorf("chunk %d: %w", ci, err)
-		}
-		if opt.Progress != nil {
-			opt.Progress(ci+1, len(cs))
-		}
+		_, err := w.Write(buf)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -115,9 +100,14 @@ func OpenReference(path string) (*StoredReference, error) {
 	if r.Ctx < 4 || r.Vocab == 0 || nt != uint64(r.Chunks)*uint64(r.Ctx) {
 		return bad("inconsistent header (ctx %d, vocab %d, chunks %d, tokens %d)", r.Ctx, r.Vocab, r.Chunks, nt)
 	}
+	// Checked multiplications: a crafted header must not wrap around to
+	// the file's size and then index past the mapping.
 	per := uint64(r.Ctx - 1 - r.Ctx/2)
-	want := 28 + 4*nt + uint64(r.Chunks)*per*uint64(r.Vocab)*4
-	if uint64(len(b)) != want {
+	hi, lpBytes := bits.Mul64(uint64(r.Chunks)*per, uint64(r.Vocab)*4)
+	if nt > uint64(len(b))/4 || hi != 0 || lpBytes > uint64(len(b)) {
+		return bad("size %d is too small for its header (ctx %d, vocab %d, chunks %d)", len(b), r.Ctx, r.Vocab, r.Chunks)
+	}
+	if want := 28 + 4*nt + lpBytes; uint64(len(b)) != want {
 		return bad("size %d does not match its header (want %d): truncated?", len(b), want)
 	}
 	r.Tokens = make([]int32, nt)
