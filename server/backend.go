@@ -72,4 +72,6 @@ type RenderRequest struct {
 	// Template overrides the model's own template (Modelfile TEMPLATE or
 	// /api/generate "template"); it is an Ollama Go template.
 	Template string
+	// Think is the request's think flag (nil: not set).
+	Think *bool
 }

@@ -192,6 +192,12 @@ func (b *engineBackend) Render(r RenderRequest) (string, error) {
 		return strings.Join(parts, "\n\n"), nil
 	}
 	o := chat.RenderOptions{AddGenerationPrompt: r.AddGenerationPrompt, BOS: b.info.BOS, EOS: b.info.EOS}
+	if r.Think != nil {
+		// Ollama Go templates read .Think; Qwen3-style Jinja templates
+		// read enable_thinking.
+		o.Think = r.Think
+		o.Extra = map[string]any{"enable_thinking": *r.Think}
+	}
 	for _, m := range r.Messages {
 		cm := chat.Message{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolCallID: m.ToolCallID, Name: m.ToolName}
 		for _, tc := range m.ToolCalls {

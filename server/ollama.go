@@ -14,14 +14,16 @@ import (
 
 // prepared is a request's model, acquired runner and options.
 type prepared struct {
-	name   string // as the client sent it
-	m      *store.Model
-	r      *runner
-	load   time.Duration
-	opts   genOptions
-	keep   *time.Duration
-	json   bool        // constrain output to a JSON object
-	schema *schemaNode // ... valid against this schema
+	name     string // as the client sent it
+	m        *store.Model
+	r        *runner
+	load     time.Duration
+	opts     genOptions
+	keep     *time.Duration
+	json     bool        // constrain output to a JSON object
+	schema   *schemaNode // ... valid against this schema
+	think    *bool       // the request's think flag
+	rendered string      // the prompt text
 }
 
 func keepOf(d *api.Duration) *time.Duration {
@@ -439,6 +441,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	defer s.finish(p)
 	p.json = wantsJSON(req.Format)
 	p.schema, _ = formatSchema(req.Format)
+	if req.Think != nil {
+		b := req.Think.Enabled()
+		p.think = &b
+	}
 	prompt, err := s.chatPrompt(p, req.Messages, req.Tools, req.Truncate)
 	if err != nil {
 		ollamaError(w, err)
@@ -446,29 +452,48 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	st := &streamer{w: w}
 	tp := newToolParser(req.Tools)
+	var th *thinkParser
+	if p.think != nil && *p.think {
+		th = newThinkParser(p.rendered)
+	}
 	var allLps []TokenLogprob
+	var thinking strings.Builder
 	res, err := s.generate(r.Context(), p, p.schedRequest(prompt, req.Logprobs, req.TopLogprobs), func(c Chunk) error {
-		out := tp.add(c.Text)
+		text, think := c.Text, ""
+		if th != nil {
+			think, text = th.add(text)
+		}
+		out := tp.add(text)
 		if !stream {
+			thinking.WriteString(think)
 			allLps = append(allLps, c.Logprobs...)
 			return nil
 		}
-		if out == "" && len(c.Logprobs) == 0 {
+		if out == "" && think == "" && len(c.Logprobs) == 0 {
 			return nil
 		}
-		return st.send(api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Content: out}, Logprobs: toOllamaLogprobs(c.Logprobs)})
+		return st.send(api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Content: out, Thinking: think}, Logprobs: toOllamaLogprobs(c.Logprobs)})
 	})
 	if err != nil {
 		st.fail(err)
 		return
 	}
+	lastThink := ""
+	if th != nil {
+		t, c := th.flush()
+		lastThink = t
+		thinking.WriteString(t)
+		tp.add(c)
+	}
 	rest, calls := tp.finish()
 	final := api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant"}, Done: true, DoneReason: res.DoneReason, Metrics: metricsOf(res, p.load, start)}
 	if !stream {
 		final.Message.Content = tp.content()
+		final.Message.Thinking = thinking.String()
 		final.Logprobs = toOllamaLogprobs(allLps)
 	} else {
 		final.Message.Content = rest
+		final.Message.Thinking = lastThink
 	}
 	final.Message.ToolCalls = calls
 	if !stream {
@@ -481,7 +506,8 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 // chatPrompt renders and tokenizes a conversation.
 func (s *Server) chatPrompt(p *prepared, msgs []api.Message, tools []api.Tool, truncate *bool) ([]int32, error) {
 	be := p.r.be
-	text, err := be.Render(RenderRequest{Messages: s.chatMessages(p.m, msgs), Tools: tools, AddGenerationPrompt: true, Template: p.m.Template})
+	text, err := be.Render(RenderRequest{Messages: s.chatMessages(p.m, msgs), Tools: tools, AddGenerationPrompt: true, Template: p.m.Template, Think: p.think})
+	p.rendered = text
 	if err != nil {
 		return nil, errf(http.StatusBadRequest, "rendering the chat template: %v", err)
 	}
