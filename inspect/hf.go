@@ -14,9 +14,8 @@ import (
 	"github.com/ferryhq/ferry/llama2c"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/safetensors"
+	"github.com/ferryhq/ferry/tokenizer"
 )
-
-func isLlama2C(head []byte, size int64) bool { return llama2c.Sniff(head, size) }
 
 func inspectLlama2C(path string) (*Report, error) {
 	f, err := llama2c.ReadHeader(path)
@@ -104,8 +103,6 @@ func (c config) obj(k string) config {
 	m, _ := c[k].(map[string]any)
 	return config(m)
 }
-
-func hasSafetensors(dir string) bool { return safetensors.HasWeights(dir) }
 
 func isSafetensors(path string, head []byte, size int64) bool {
 	if !strings.HasSuffix(path, ".safetensors") || len(head) < 9 {
@@ -326,48 +323,18 @@ func tokenizerJSON(path string) (int, string, bool) {
 	return maxID + 1, kind, maxID >= 0
 }
 
-// sentencePieceModel counts the pieces of a SentencePiece ModelProto
-// (repeated field 1) without a protobuf library.
+// sentencePieceModel counts the pieces of a SentencePiece tokenizer.model.
+// Files over 64 MiB are not read: real ones are a few MB.
 func sentencePieceModel(path string) (int, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) > 64<<20 {
+	if st, err := os.Stat(path); err != nil || st.Size() > 64<<20 {
 		return 0, false
 	}
-	n := 0
-	for len(b) > 0 {
-		key, k := uvarint(b)
-		if k <= 0 {
-			return 0, false
-		}
-		b = b[k:]
-		switch key & 7 {
-		case 0:
-			_, k = uvarint(b)
-		case 1:
-			k = 8
-		case 2:
-			l, m := uvarint(b)
-			if m <= 0 || l > uint64(len(b)-m) {
-				return 0, false
-			}
-			k = m + int(l)
-		case 5:
-			k = 4
-		default:
-			return 0, false
-		}
-		if k <= 0 || k > len(b) {
-			return 0, false
-		}
-		b = b[k:]
-		if key>>3 == 1 && key&7 == 2 {
-			n++
-		}
+	m, err := tokenizer.ReadSPModel(path)
+	if err != nil {
+		return 0, false
 	}
-	return n, n > 0
+	return len(m.Pieces), true
 }
-
-func uvarint(b []byte) (uint64, int) { return binary.Uvarint(b) }
 
 // mlxQuant reads config.json "quantization" (or "quantization_config").
 // Keys besides group_size/bits/mode are per-layer overrides: an object

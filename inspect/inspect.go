@@ -12,6 +12,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ferryhq/ferry/llama2c"
+	"github.com/ferryhq/ferry/pytorch"
+	"github.com/ferryhq/ferry/safetensors"
 )
 
 // Options tune a report.
@@ -202,9 +206,9 @@ func inspectFile(path string, size int64) (*Report, error) {
 		return inspectGGUF(path)
 	case isLegacy(head):
 		return inspectLegacy(path, head, size)
-	case isLlama2C(head, size), len(head) >= 4 && string(head[:4]) == "24ka":
+	case llama2c.Sniff(head, size), len(head) >= 4 && string(head[:4]) == "24ka":
 		return inspectLlama2C(path)
-	case isZip(head):
+	case pytorch.Sniff(head):
 		return inspectPyTorch(path)
 	case isSafetensors(path, head, size):
 		return inspectSafetensorsFile(path)
@@ -221,7 +225,7 @@ func inspectDir(dir string) (*Report, error) { return inspectDirLevel(dir, false
 
 func inspectDirLevel(dir string, nested bool) (*Report, error) {
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
-		if hasSafetensors(dir) {
+		if safetensors.HasWeights(dir) {
 			return inspectHF(dir)
 		}
 		if hasPyTorch(dir) {

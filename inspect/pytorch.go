@@ -7,8 +7,6 @@ import (
 	"github.com/ferryhq/ferry/pytorch"
 )
 
-func isZip(head []byte) bool { return pytorch.Sniff(head) }
-
 func hasPyTorch(dir string) bool {
 	files, err := model.PyTorchWeights(dir)
 	return err == nil && len(files) > 0
