@@ -66,7 +66,13 @@ func installFast() {
 	if cpu.VNNI {
 		set(quant.Q4_0, "avx512vnni", func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
 			if nb := cols / 32; nb%2 == 0 {
-				q4_0MatVecZ(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
+				r2 := rows &^ 1
+				if r2 > 0 {
+					q4_0MatVecZ2(unsafe.SliceData(w), rowBytes, r2, nb, unsafe.SliceData(act), unsafe.SliceData(y))
+				}
+				if r2 < rows {
+					q4_0MatVecZ(&w[r2*rowBytes], rowBytes, 1, nb, unsafe.SliceData(act), &y[r2])
+				}
 			} else {
 				q4_0MatVecAVX2(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
 			}
@@ -185,6 +191,9 @@ func q6_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *f
 
 //go:noescape
 func q4_0Tile8x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
+
+//go:noescape
+func q4_0MatVecZ2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
 func q4_0MatVecZ(w *byte, rowBytes, rows, nb int, act *byte, y *float32)

@@ -370,3 +370,118 @@ q408t:
 	HSZ(Z15, Y15, 28(AX), 28(AX)(BX*1))
 	VZEROUPPER
 	RET
+
+DATA q40z2idx<>+0(SB)/8, $0x0000000200000002
+DATA q40z2idx<>+8(SB)/8, $0x0000000200000002
+DATA q40z2idx<>+16(SB)/8, $0x0000000300000003
+DATA q40z2idx<>+24(SB)/8, $0x0000000300000003
+DATA q40z2idx<>+32(SB)/8, $0x0000000200000002
+DATA q40z2idx<>+40(SB)/8, $0x0000000200000002
+DATA q40z2idx<>+48(SB)/8, $0x0000000300000003
+DATA q40z2idx<>+56(SB)/8, $0x0000000300000003
+GLOBL q40z2idx<>(SB), RODATA|NOPTR, $64
+
+// Z2ROW: one row's two blocks at wp (sc its scales) into acc.
+#define Z2ROW(wp, sc, acc) \
+	VMOVDQU32 (2)wp, X2 \
+	VINSERTI32X4 $1, (20)wp, Y2, Y2 \
+	VPSRLW $4, Y2, Y4 \
+	VINSERTI64X4 $1, Y4, Z2, Z2 \
+	VPANDD Z31, Z2, Z2 \
+	VMOVDQA32 Z27, Z5 \
+	VPDPBUSD Z3, Z2, Z5 \
+	VCVTDQ2PS Z5, Z5 \
+	VFMADD231PS Z5, sc, acc
+
+// func q4_0MatVecZ2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Two rows per pass (two streams still prefetch well, eight did not), two
+// blocks per ZMM; the shuffled activation, its -8·Σy (Z27) and the scale
+// conversion are shared by both rows. rows and nb must be even.
+TEXT ·q4_0MatVecZ2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), R9
+	MOVQ nb+24(FP), R10
+	MOVQ act+32(FP), R11
+	MOVQ y+40(FP), DI
+	SHRQ $1, R10
+	SHRQ $1, R9
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0x08080808, AX
+	VPBROADCASTD AX, Z30
+	VMOVDQU32 q40zidx<>(SB), Z29
+	VMOVDQU32 q40z2idx<>(SB), Z26
+	VPXORD Z25, Z25, Z25
+
+q40z2row:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+
+q40z2pair:
+	// X6 = f16 [w00 w01 w10 w11 y0 y1 y0 y1] → s_rb = d_rb·dy_b (Z0/Z1
+	// are the two rows' accumulators)
+	MOVWLZX 18(BX)(R8*1), AX
+	SHLQ $16, AX
+	MOVWLZX (BX)(R8*1), R12
+	ORQ R12, AX
+	SHLQ $16, AX
+	MOVWLZX 18(BX), R12
+	ORQ R12, AX
+	SHLQ $16, AX
+	MOVWLZX (BX), R12
+	ORQ R12, AX
+	MOVWLZX 34(DX), R12
+	SHLQ $16, R12
+	MOVWLZX (DX), R13
+	ORQ R13, R12
+	MOVQ R12, R13
+	SHLQ $32, R13
+	ORQ R13, R12
+	VMOVQ AX, X6
+	VPINSRQ $1, R12, X6, X6
+	VCVTPH2PS X6, Y6
+	VEXTRACTF128 $1, Y6, X2
+	VMULPS X2, X6, X6
+	VPERMPS Z6, Z29, Z28
+	VPERMPS Z6, Z26, Z24
+
+	// activations [y0 lo | y1 lo | y0 hi | y1 hi] and -8·Σy
+	VMOVDQU32 2(DX), Y3
+	VINSERTI64X4 $1, 36(DX), Z3, Z3
+	VSHUFI64X2 $0xD8, Z3, Z3, Z3
+	VPXORD Z27, Z27, Z27
+	VPDPBUSD Z3, Z30, Z27
+	VPSUBD Z27, Z25, Z27
+
+	Z2ROW((BX), Z28, Z0)
+	Z2ROW((BX)(R8*1), Z24, Z1)
+
+	ADDQ $36, BX
+	ADDQ $68, DX
+	DECQ CX
+	JNZ q40z2pair
+
+	VEXTRACTF64X4 $1, Z0, Y2
+	VADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X2
+	VADDPS X2, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DI)
+	VEXTRACTF64X4 $1, Z1, Y2
+	VADDPS Y2, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VADDPS X2, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VMOVSS X1, 4(DI)
+	ADDQ $8, DI
+	LEAQ (SI)(R8*2), SI
+	DECQ R9
+	JNZ q40z2row
+	VZEROUPPER
+	RET
