@@ -8,6 +8,7 @@
 package convert
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -48,7 +49,13 @@ type Options struct {
 	Context context.Context
 }
 
-func runtimeWorkers() int { return runtime.GOMAXPROCS(0) }
+// workerCount resolves Options.Workers: 0 or less means one per core.
+func workerCount(w int) int {
+	if w <= 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return w
+}
 
 // TypeLabel is the short lower-case name of a file type used in default
 // output names ("f16", "q4_k_m").
@@ -90,12 +97,19 @@ func MakePlan(m *model.Model, opt Options) (*Plan, error) {
 	arch := m.Arch()
 	for _, t := range m.Tensors {
 		if t.Name == "output.weight" && (arch == "gemma" || arch == "gemma2") {
-			// llama.cpp's gemma/gemma2 always tie the output to token_embd
-			// and refuse a file with an extra output.weight.
-			if opt.Warn != nil {
-				opt.Warn("dropping output.weight: llama.cpp's " + arch + " uses token_embd as the output projection")
+			// llama.cpp's gemma/gemma2 tie the output to token_embd and
+			// refuse a file with an extra output.weight. Real Gemma
+			// checkpoints are tied, so the copy is dropped; an untied head
+			// is kept, since dropping it would silently change the model.
+			if tiedCopy(t, m.Tensor("token_embd.weight")) {
+				if opt.Warn != nil {
+					opt.Warn("dropping output.weight: it duplicates token_embd, which llama.cpp's " + arch + " uses as the output projection")
+				}
+				continue
 			}
-			continue
+			if opt.Warn != nil {
+				opt.Warn("keeping output.weight: it differs from token_embd, so the model is untied; llama.cpp's " + arch + " loader expects tied embeddings and will refuse this file")
+			}
 		}
 		to, err := choose(t)
 		if err != nil {
@@ -285,10 +299,7 @@ func (p *Plan) WriteGGUF(out io.Writer, opt Options) error {
 	for _, pl := range p.Tensors {
 		total += pl.bytes
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	workers := workerCount(opt.Workers)
 	ctx := opt.Context
 	if ctx == nil {
 		ctx = context.Background()
@@ -511,4 +522,19 @@ func fromF32(t quant.Type, src []float32, rows, rowLen, workers int) ([]byte, er
 		return nil, err
 	}
 	return out, nil
+}
+
+// tiedCopy reports whether out holds exactly the same weights as embd.
+func tiedCopy(out, embd *model.Tensor) bool {
+	if embd == nil || out.Type != embd.Type || len(out.Shape) != len(embd.Shape) {
+		return false
+	}
+	for i := range out.Shape {
+		if out.Shape[i] != embd.Shape[i] {
+			return false
+		}
+	}
+	a, errA := out.Bytes()
+	b, errB := embd.Bytes()
+	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
