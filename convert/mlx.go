@@ -151,7 +151,7 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) (err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	workers := opt.Workers
+	workers := workerCount(opt.Workers)
 	unpermute := arch == "llama" && !m.RopeNeoX
 	nHead, _ := m.ArchUint("attention.head_count")
 	nKV, ok := m.ArchUint("attention.head_count_kv")
@@ -193,7 +193,7 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) (err error) {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				b, err := convertTensor(t, to, perm, workerCount(workers))
+				b, err := convertTensor(t, to, perm, workers)
 				if err != nil {
 					return err
 				}
@@ -212,7 +212,7 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) (err error) {
 		// The three tensors of a quantized weight are written from one
 		// quantization; it runs when the first of them is written (largest
 		// element first: the U32 codes) and is kept until the last one.
-		q := &mlxQuantized{t: t, perm: perm, bits: bits, gs: gs, dtype: floatType, workers: workerCount(workers), ctx: ctx}
+		q := &mlxQuantized{t: t, perm: perm, bits: bits, gs: gs, dtype: floatType, workers: workers, ctx: ctx}
 		groups := uint64(cols / gs)
 		scaleShape := append(append([]uint64{}, hfShape[:len(hfShape)-1]...), groups)
 		if err := w.Add(hf, safetensors.U32, codeShape, q.writer(0)); err != nil {
@@ -273,13 +273,6 @@ func MLXFolder(m *model.Model, dir string, opt MLXOptions) (err error) {
 		return fmt.Errorf("%s: writing tokenizer files: %w", m.Path, err)
 	}
 	return nil
-}
-
-func workerCount(w int) int {
-	if w <= 0 {
-		return runtimeWorkers()
-	}
-	return w
 }
 
 func invert(p []int) []int {
