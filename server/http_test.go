@@ -23,6 +23,7 @@ import (
 
 	ollama "github.com/ollama/ollama/api"
 
+	"github.com/ferryhq/ferry/registry"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -523,7 +524,7 @@ func TestPullThroughAPI(t *testing.T) {
 	rts := httptest.NewServer(reg)
 	defer rts.Close()
 	e := newEnv(t, Config{})
-	e.srv.cfg.Puller = &store.Puller{Store: e.store, Client: rts.Client(), OllamaBase: rts.URL, HFBase: rts.URL}
+	e.srv.cfg.Registry = &registry.Options{Store: e.store, Client: rts.Client(), OllamaBase: rts.URL, HFBase: rts.URL}
 	var statuses []string
 	err := e.oc.Pull(context.Background(), &ollama.PullRequest{Model: "remote"}, func(p ollama.ProgressResponse) error {
 		statuses = append(statuses, p.Status)

@@ -372,11 +372,12 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	}
 	stream := req.Stream == nil || *req.Stream
 	st := &streamer{w: w}
-	// The same code as `ferry pull` (package registry); cfg.Puller only
+	// The same code as `ferry pull` (package registry); cfg.Registry only
 	// supplies endpoints (tests point them at a loopback registry).
 	opts := registry.Options{Store: s.cfg.Store}
-	if p := s.cfg.Puller; p != nil {
-		opts = registry.Options{Store: cmp.Or(p.Store, s.cfg.Store), Client: p.Client, OllamaBase: p.OllamaBase, HFBase: p.HFBase, HFToken: p.HFToken}
+	if o := s.cfg.Registry; o != nil {
+		opts = *o
+		opts.Store = cmp.Or(o.Store, s.cfg.Store)
 	}
 	var lastSent time.Time
 	opts.Progress = func(p registry.Progress) {

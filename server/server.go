@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/registry"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -25,10 +26,12 @@ const DefaultAddr = "127.0.0.1:11435"
 
 // Config configures a Server. Zero fields take the documented defaults.
 type Config struct {
-	Store   *store.Store
-	Loader  Loader
-	Puller  *store.Puller // registry client for /api/pull; nil = the public registries
-	Version string
+	Store  *store.Store
+	Loader Loader
+	// Registry overrides /api/pull's endpoints and client (nil: the
+	// public registries, as `ferry pull` uses).
+	Registry *registry.Options
+	Version  string
 
 	Parallel  int           // sequences per model decoded together; default 4
 	QueueSize int           // queued requests per model before 503; default 64
