@@ -94,7 +94,7 @@ func TestOracleGGUFInLlamaCpp(t *testing.T) {
 			dir := testdata.Path(t, "oracle", name)
 			var g oracleGolden
 			readJSON(t, filepath.Join(dir, "golden.json"), &g)
-			m, err := model.Open(dir)
+			m, err := model.OpenLazy(dir) // as `ferry convert` opens it
 			if err != nil {
 				t.Fatal(err)
 			}
