@@ -228,7 +228,9 @@ func MLXDequantize(packed []byte, scales, biases []float32, rows, cols, groupSiz
 		row := packed[r*rowBytes : (r+1)*rowBytes]
 		for c := 0; c < cols; c++ {
 			g := r*gpr + c/groupSize
-			dst[r*cols+c] = float32(mlxCode(row, c, bits))*scales[g] + biases[g]
+			// float32(...) stops the compiler fusing this into an FMA (it
+			// does on arm64), so every platform loads the same weights.
+			dst[r*cols+c] = float32(float32(mlxCode(row, c, bits))*scales[g]) + biases[g]
 		}
 	}
 }
