@@ -3,6 +3,8 @@
 package kernels
 
 import (
+	"encoding/binary"
+	"math"
 	"unsafe"
 
 	"github.com/ferryhq/ferry/quant"
@@ -67,9 +69,17 @@ func installFast() {
 		set(quant.Q4_0, "avx512vnni", func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
 			// One row at a time: even two interleaved row streams measured at
 			// half the single-stream speed when weights come from DRAM.
-			if nb := cols / 32; nb%2 == 0 {
+			nb := cols / 32
+			switch {
+			case nb%2 == 0 && nb/2 <= q40PrepPairs && rows >= 4:
+				// The activation is prepared once for all rows (a stack
+				// buffer: nothing escapes to the heap).
+				var prep [q40PrepPairs * 144]byte
+				prepQ4_0(act, nb, prep[:])
+				q4_0MatVecZP(unsafe.SliceData(w), rowBytes, rows, nb, &prep[0], unsafe.SliceData(y))
+			case nb%2 == 0:
 				q4_0MatVecZ(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
-			} else {
+			default:
 				q4_0MatVecAVX2(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
 			}
 		})
@@ -187,6 +197,35 @@ func q6_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *f
 
 //go:noescape
 func q4_0Tile8x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
+
+//go:noescape
+func q4_0MatVecZP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
+
+// q40PrepPairs bounds the stack buffer of the prepared Q4_0 activation
+// (144 bytes per pair of blocks): rows up to 16384 wide use it.
+const q40PrepPairs = 256
+
+// prepQ4_0 lays out a Q8_0 activation for q4_0MatVecZP: per pair of blocks,
+// the 64 quants as [b0 0-15 | b1 0-15 | b0 16-31 | b1 16-31] (the order the
+// kernel unpacks weight nibbles in), then -8·Σ of each 4-byte group as
+// int32 (the Q4_0 offset), then both scales as float32.
+func prepQ4_0(act []byte, nb int, prep []byte) {
+	for p := 0; p < nb/2; p++ {
+		y0 := (*[34]byte)(act[2*p*34:])
+		y1 := (*[34]byte)(act[(2*p+1)*34:])
+		out := (*[144]byte)(prep[p*144:])
+		copy(out[0:16], y0[2:18])
+		copy(out[16:32], y1[2:18])
+		copy(out[32:48], y0[18:34])
+		copy(out[48:64], y1[18:34])
+		for i := 0; i < 16; i++ {
+			s := int32(int8(out[4*i])) + int32(int8(out[4*i+1])) + int32(int8(out[4*i+2])) + int32(int8(out[4*i+3]))
+			binary.LittleEndian.PutUint32(out[64+4*i:], uint32(-8*s))
+		}
+		binary.LittleEndian.PutUint32(out[128:], math.Float32bits(f16at(y0[:])))
+		binary.LittleEndian.PutUint32(out[132:], math.Float32bits(f16at(y1[:])))
+	}
+}
 
 //go:noescape
 func q4_0MatVecZ(w *byte, rowBytes, rows, nb int, act *byte, y *float32)

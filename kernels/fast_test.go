@@ -104,3 +104,27 @@ func sortedTypes() []quant.Type {
 	slices.Sort(ts)
 	return ts
 }
+
+// TestNoAllocations: the engine calls these in its decode loop, which must
+// not allocate.
+func TestNoAllocations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, typ := range sortedTypes() {
+		k := table[typ]
+		const rows, cols, batch = 8, 2048, 4
+		w := make([]byte, rows*RowBytes(typ, cols))
+		if err := synthetic.FillBlocks(typ, w, rng, 0.05); err != nil {
+			t.Fatal(err)
+		}
+		acts := make([]byte, batch*ActivationSize(k.act, cols))
+		x := make([]float32, cols)
+		y := make([]float32, rows*batch)
+		if n := testing.AllocsPerRun(5, func() {
+			QuantizeActivations(k.act, x, acts)
+			MatVec(typ, w, rows, cols, acts, y)
+			MatMul(typ, w, rows, cols, acts, batch, y)
+		}); n != 0 {
+			t.Errorf("%v: %v allocations per call", typ, n)
+		}
+	}
+}

@@ -370,3 +370,66 @@ q408t:
 	HSZ(Z15, Y15, 28(AX), 28(AX)(BX*1))
 	VZEROUPPER
 	RET
+
+// func q4_0MatVecZP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
+// q4_0MatVecZ with the activation side prepared once per call (prepQ4_0,
+// 144 bytes per block pair: the shuffled quants, -8·Σ per lane, the two
+// scales as float32), so a row's pass only unpacks weights, converts two
+// f16 scales and runs one VPDPBUSD per block pair. nb must be even.
+TEXT ·q4_0MatVecZP(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), R9
+	MOVQ nb+24(FP), R10
+	MOVQ prep+32(FP), R11
+	MOVQ y+40(FP), DI
+	SHRQ $1, R10
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU32 q40zidx<>(SB), Z29
+
+q40zprow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VPXORD Z0, Z0, Z0
+
+q40zppair:
+	MOVWLZX 18(BX), AX
+	SHLL $16, AX
+	MOVWLZX (BX), R12
+	ORL R12, AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VMULPS 128(DX), X1, X1
+	VPERMPS Z1, Z29, Z1
+
+	VMOVDQU32 2(BX), X2
+	VINSERTI32X4 $1, 20(BX), Y2, Y2
+	VPSRLW $4, Y2, Y3
+	VINSERTI64X4 $1, Y3, Z2, Z2
+	VPANDD Z31, Z2, Z2
+
+	VMOVDQU32 64(DX), Z5
+	VPDPBUSD (DX), Z2, Z5
+	VCVTDQ2PS Z5, Z5
+	VFMADD231PS Z5, Z1, Z0
+
+	ADDQ $36, BX
+	ADDQ $144, DX
+	DECQ CX
+	JNZ q40zppair
+
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q40zprow
+	VZEROUPPER
+	RET
