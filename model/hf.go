@@ -126,15 +126,21 @@ func hasTokenizer(dir string) bool {
 func openHF(dir string) (*Model, error) { return openHFWith(dir, false) }
 
 func openHFWith(dir string, lazy bool) (*Model, error) {
-	return openHFFolder(dir, FormatSafetensors, lazy, func(_ hfConfig, set *safetensors.Set) ([]srcTensor, error) {
+	return openHFFolder(dir, FormatSafetensors, lazy, func(m *Model, _ hfConfig) ([]srcTensor, error) {
+		set, err := safetensors.OpenDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		m.OnClose(set.Close)
 		return hfSources(set)
 	})
 }
 
-// openHFFolder loads a folder of config.json and safetensors shards; the
-// formats stored that way (Hugging Face, MLX) differ only in how their
-// tensors become sources, which is what sources decides.
-func openHFFolder(dir string, format Format, lazy bool, sources func(raw hfConfig, set *safetensors.Set) ([]srcTensor, error)) (*Model, error) {
+// openHFFolder loads a transformers-style folder: config.json plus weights
+// that sources opens (registering their closers on m) and lists. The
+// formats stored that way (safetensors, MLX, pytorch_model.bin) differ only
+// in that step; naming and hyperparameters are mapped the same.
+func openHFFolder(dir string, format Format, lazy bool, sources func(m *Model, raw hfConfig) ([]srcTensor, error)) (*Model, error) {
 	raw, err := readHFConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -143,18 +149,13 @@ func openHFFolder(dir string, format Format, lazy bool, sources func(raw hfConfi
 	if err != nil {
 		return nil, err
 	}
-	cfg := raw.flatten()
-	set, err := safetensors.OpenDir(dir)
-	if err != nil {
-		return nil, err
-	}
 	m := &Model{Path: dir, Format: format}
-	m.OnClose(set.Close)
-	src, err := sources(raw, set)
+	src, err := sources(m, raw)
 	if err != nil {
 		m.Close()
 		return nil, err
 	}
+	cfg := raw.flatten()
 	l := &hfLoader{dir: dir, arch: arch, hfClass: hfClass, cfg: cfg, rope: cfg.ropeParams(), m: m, src: src, lazy: lazy}
 	if err := l.load(); err != nil {
 		m.Close()

@@ -87,7 +87,12 @@ func mlxQuantFor(q hfConfig, module string) (MLXQuant, bool) {
 }
 
 func openMLX(dir string) (*Model, error) {
-	return openHFFolder(dir, FormatMLX, false, func(raw hfConfig, set *safetensors.Set) ([]srcTensor, error) {
+	return openHFFolder(dir, FormatMLX, false, func(m *Model, raw hfConfig) ([]srcTensor, error) {
+		set, err := safetensors.OpenDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		m.OnClose(set.Close)
 		return mlxSources(dir, raw.obj("quantization"), set)
 	})
 }

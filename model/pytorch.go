@@ -71,37 +71,33 @@ func isHFPyTorchDir(path string) bool {
 // ones in place; strided views are gathered into a copy) and handed to the
 // same mapping as safetensors folders.
 func openHFPyTorch(dir string) (*Model, error) {
-	raw, err := readHFConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	arch, hfClass, err := hfArch(dir, raw)
-	if err != nil {
-		return nil, err
-	}
+	return openHFFolder(dir, FormatPyTorch, false, func(m *Model, _ hfConfig) ([]srcTensor, error) {
+		return pytorchSources(m, dir)
+	})
+}
+
+// pytorchSources opens dir's checkpoints (closed with m) and lists their
+// tensors by name.
+func pytorchSources(m *Model, dir string) ([]srcTensor, error) {
 	files, err := PyTorchWeights(dir)
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Path: dir, Format: FormatPyTorch}
 	var src []srcTensor
 	seen := map[string]string{}
 	for _, path := range files {
 		f, err := pytorch.Open(path)
 		if err != nil {
-			m.Close()
 			return nil, err
 		}
 		m.OnClose(f.Close)
 		for _, t := range f.Tensors {
 			if prev, dup := seen[t.Name]; dup {
-				m.Close()
 				return nil, fmt.Errorf("%s: tensor %q is in both %s and %s", dir, t.Name, filepath.Base(prev), filepath.Base(path))
 			}
 			seen[t.Name] = path
 			typ, ok := stDTypes[safetensors.DType(t.DType)]
 			if !ok {
-				m.Close()
 				return nil, fmt.Errorf("%s: tensor %q: dtype %s is not supported", path, t.Name, t.DType)
 			}
 			data, err := f.Data(t)
@@ -116,12 +112,7 @@ func openHFPyTorch(dir string) (*Model, error) {
 		}
 	}
 	sort.Slice(src, func(i, j int) bool { return src[i].Name < src[j].Name })
-	l := &hfLoader{dir: dir, arch: arch, hfClass: hfClass, cfg: raw.flatten(), rope: raw.flatten().ropeParams(), m: m, src: src}
-	if err := l.load(); err != nil {
-		m.Close()
-		return nil, err
-	}
-	return m, nil
+	return src, nil
 }
 
 // gatherStrided copies a strided view into a new row-major buffer.
