@@ -35,7 +35,23 @@ type Options struct {
 	BatchSize int
 	// KVCacheType is "f16" (default), "q8_0" or "f32".
 	KVCacheType string
+	// Observe, when set, is called with the float32 input of every weight
+	// matrix product (see Observer); importance-matrix collection uses it.
+	// Nil costs nothing.
+	Observe Observer
 }
+
+// Observer receives the input of one weight-matrix product, before it is
+// converted to the weight's dot-product format: rows activation rows of
+// cols values each (x is rows×cols, row-major), multiplied by the tensor
+// named weight (llama.cpp's GGUF name, e.g. "blk.3.attn_q.weight";
+// "output.weight" sees only the rows whose logits were asked for). For one
+// expert of a stacked MoE tensor ("blk.N.ffn_gate_exps.weight"), expert is
+// its index, experts the tensor's expert count, and x holds just the
+// (token, slot) rows routed to that expert, in token order; for any other
+// matrix expert is 0 and experts 1. x is engine scratch memory, valid only
+// during the call. The observer runs on the goroutine that called Step.
+type Observer func(weight string, expert, experts int, x []float32, rows, cols int)
 
 // Engine is a loaded model ready to run.
 type Engine struct {

@@ -394,6 +394,9 @@ func (e *Engine) matmuls(x []float32, n int, l0 *linear, y0 []float32, l1 *linea
 		if p.l == nil {
 			continue
 		}
+		if e.opts.Observe != nil {
+			e.opts.Observe(p.l.name, p.l.expertIdx, max(p.l.expertOf, 1), x[:n*p.l.in], n, p.l.in)
+		}
 		k := j.cnt
 		j.l[k], j.y[k] = p.l, p.y
 		at := actType(p.l.typ)

@@ -19,6 +19,9 @@ type linear struct {
 	in, out  int
 	rowBytes int
 	experts  int // 0 for a plain matrix
+	// A view of one expert of a stacked tensor: its index and the stacked
+	// tensor's expert count (0 otherwise), reported to Options.Observe.
+	expertIdx, expertOf int
 }
 
 func (l *linear) ok() bool { return l != nil && l.data != nil }
@@ -29,6 +32,7 @@ func (l *linear) expert(e int) linear {
 	c := *l
 	c.data = l.data[e*n : (e+1)*n]
 	c.experts = 0
+	c.expertIdx, c.expertOf = e, l.experts
 	return c
 }
 
