@@ -209,8 +209,18 @@ func (s *Scheduler) Generate(ctx context.Context, req Request, fn func(Chunk) er
 		select {
 		case <-j.notify:
 		case <-ctx.Done():
-			// The loop notices ctx at its next step and frees the slot;
-			// wait for it so the caller can rely on that.
+			// Still queued: leave the queue now. Running: the loop notices
+			// ctx before its next step and frees the slot; wait for it so
+			// the caller can rely on that.
+			s.mu.Lock()
+			for i, q := range s.queue {
+				if q == j {
+					s.queue = append(s.queue[:i], s.queue[i+1:]...)
+					s.mu.Unlock()
+					return nil, ctx.Err()
+				}
+			}
+			s.mu.Unlock()
 			s.signal()
 			<-j.waitDone()
 			return nil, ctx.Err()

@@ -205,3 +205,50 @@ func TestSchedulerEOGAndForwardError(t *testing.T) {
 		t.Fatal("slot leaked after a forward error")
 	}
 }
+
+func TestSchedulerCancelWhileQueued(t *testing.T) {
+	b := newFake()
+	b.ctxLen = 100000
+	b.delay = time.Millisecond
+	s := NewScheduler(b, SchedOptions{Parallel: 1, QueueSize: 2})
+	defer s.Close()
+	busy, stop := context.WithCancel(context.Background())
+	defer stop()
+	started := make(chan struct{}, 1)
+	go func() {
+		p, _ := b.Tokenize("long", true)
+		s.Generate(busy, Request{Prompt: p, NumPredict: -1, Sample: greedy()}, func(Chunk) error {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+	}()
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		p, _ := b.Tokenize("waiting", true)
+		_, err := s.Generate(ctx, Request{Prompt: p, NumPredict: 5, Sample: greedy()}, func(Chunk) error { return nil })
+		errc <- err
+	}()
+	for {
+		if _, q := s.Busy(); q == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a queued request whose client left waited for a slot")
+	}
+	if _, q := s.Busy(); q != 0 {
+		t.Fatalf("cancelled request still queued: %d", q)
+	}
+}
