@@ -89,6 +89,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		})
 		b.Run(short+"/tg128", func(b *testing.B) {
 			var total time.Duration
+			var cpuUsed float64
 			probeBytes, probeSecs = 0, 0
 			for i := 0; i < b.N; i++ {
 				s := e.NewSeq()
@@ -97,11 +98,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 					if j%16 == 0 {
 						probe()
 					}
-					t0 := time.Now()
+					t0, c0 := time.Now(), cpuSeconds()
 					if _, err := e.Step([]engine.SeqTokens{{Seq: s, Tokens: tok}}); err != nil {
 						b.Fatal(err)
 					}
 					total += time.Since(t0)
+					cpuUsed += cpuSeconds() - c0
 					tok[0] = int32((j*31 + 7) % vocab)
 				}
 				e.Free(s)
@@ -111,6 +113,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(tps*float64(weightBytes)/1e9, "GB/s")
 			b.ReportMetric(100*tps*float64(weightBytes)/(probeBytes/probeSecs), "%bw")
 			b.ReportMetric(probeBytes/probeSecs/1e9, "bwGB/s")
+			b.ReportMetric(float64(128*b.N)*float64(threads)/cpuUsed, "cpu-tok/s")
 		})
 		e.Close()
 		m.Close()
