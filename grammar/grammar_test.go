@@ -806,12 +806,39 @@ func TestConcurrent(t *testing.T) {
 				done <- err
 				return
 			}
+			// No t.Fatal here: it must not be called off the test goroutine.
 			rng := rand.New(rand.NewPCG(seed, 9))
+			logits := make([]float32, v.Size())
 			for i := 0; i < 20; i++ {
-				text, ok := randomWalk(t, g, v, toks, eog, rng)
-				if ok {
-					if err := g.Validate([]byte(text)); err != nil {
+				st := g.Start(v)
+				var out []byte
+				for step := 0; step < 300 && !st.Finished(); step++ {
+					clear(logits)
+					if st.Mask(logits) == 0 {
+						done <- fmt.Errorf("dead end after %q", out)
+						return
+					}
+					var ok []int32
+					for id, l := range logits {
+						if !math.IsInf(float64(l), -1) {
+							ok = append(ok, int32(id))
+						}
+					}
+					id := ok[rng.IntN(len(ok))]
+					if !math.IsInf(float64(logits[eog]), -1) && rng.IntN(2) == 0 {
+						id = eog
+					}
+					if err := st.Accept(id); err != nil {
 						done <- err
+						return
+					}
+					if id != eog {
+						out = append(out, toks[id]...)
+					}
+				}
+				if st.Finished() {
+					if err := g.Validate(out); err != nil {
+						done <- fmt.Errorf("%q: %v", out, err)
 						return
 					}
 				}
