@@ -540,3 +540,33 @@ func TestPullThroughAPI(t *testing.T) {
 		t.Fatal("pulling an absent model succeeded")
 	}
 }
+
+func TestCreateFromUploadedBlob(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	data := []byte("GGUF uploaded weights")
+	sum := sha256.Sum256(data)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if err := e.oc.CreateBlob(ctx, digest, bytes.NewReader([]byte("GGUF tampered"))); !isStatus(err, 400) {
+		t.Fatalf("mismatching upload: %v", err)
+	}
+	if err := e.oc.CreateBlob(ctx, digest, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodHead, e.ts.URL+"/api/blobs/"+digest, nil)
+	if resp, err := e.ts.Client().Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("HEAD blob: %v %v", err, resp)
+	}
+	err := e.oc.Create(ctx, &ollama.CreateRequest{Model: "uploaded", Files: map[string]string{"model.gguf": digest}, Template: "{{ .Prompt }}", Messages: []ollama.Message{{Role: "user", Content: "hi"}}}, func(ollama.ProgressResponse) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	show, err := e.oc.Show(ctx, &ollama.ShowRequest{Model: "uploaded"})
+	if err != nil || show.Template != "{{ .Prompt }}" || len(show.Messages) != 1 {
+		t.Fatalf("%+v %v", show, err)
+	}
+	missing := "sha256:" + strings.Repeat("ab", 32)
+	if err := e.oc.Create(ctx, &ollama.CreateRequest{Model: "x", Files: map[string]string{"model.gguf": missing}}, func(ollama.ProgressResponse) error { return nil }); !isStatus(err, 400) {
+		t.Fatalf("create from a blob never uploaded: %v", err)
+	}
+}
