@@ -1,9 +1,7 @@
 package model
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,29 +186,12 @@ func mlxTensor(name string, qp MLXQuant, w, scales, biases safetensors.Ref, hasB
 	return srcTensor{Name: name, Type: quant.F32, Shape: shape, Data: f32Bytes(f)}, nil
 }
 
+// readFloats decodes an F32, F16 or BF16 tensor (checked by the caller).
 func readFloats(r safetensors.Ref) []float32 {
-	b := r.Data()
-	switch r.DType {
-	case safetensors.F32:
-		out := make([]float32, len(b)/4)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-		return out
-	case safetensors.F16:
-		out := make([]float32, len(b)/2)
-		for i := range out {
-			out[i] = quant.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
-		}
-		return out
-	case safetensors.BF16:
-		out := make([]float32, len(b)/2)
-		for i := range out {
-			out[i] = quant.BF16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
-		}
-		return out
-	}
-	return nil
+	typ := stDTypes[r.DType]
+	out := make([]float32, len(r.Data())/typ.BytesPerBlock())
+	_ = quant.Dequantize(typ, r.Data(), out) // sizes agree by construction
+	return out
 }
 
 // mlxCode extracts element i (bits wide) from a row's packed words.
