@@ -24,7 +24,8 @@ import (
 // (ferry, llama.cpp, llama.cpp, ferry, ...) so that a busy machine slows
 // both alike. It reports each runtime's mean rates and the ferry/llama.cpp
 // ratios, and logs a table. FERRY_INTEROP_REPS sets the repetitions
-// (default 3); run with -benchtime=1x:
+// (default 3) and FERRY_INTEROP_THREADS the threads (default 2); run with
+// -benchtime=1x:
 //
 //	go test ./interop -run '^$' -bench SameRun -benchtime=1x -v
 func BenchmarkSameRun(b *testing.B) {
@@ -33,10 +34,13 @@ func BenchmarkSameRun(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("FERRY_INTEROP_REPS")); err == nil && v > 0 {
 		reps = v
 	}
-	const threads = 2
+	threads := 2
+	if v, err := strconv.Atoi(os.Getenv("FERRY_INTEROP_THREADS")); err == nil && v > 0 {
+		threads = v
+	}
 	spec := bench.Spec{PromptTokens: 512, GenTokens: 128, Reps: 1}
 	var table strings.Builder
-	fmt.Fprintf(&table, "| model | ferry pp512 | llama.cpp pp512 | ratio | ferry tg128 | llama.cpp tg128 | ratio |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&table, "| model | ferry pp512 | llama.cpp pp512 (own timer) | ferry/llama.cpp | ferry tg128 | llama.cpp tg128 (own timer) | ferry/llama.cpp |\n|---|---|---|---|---|---|---|\n")
 	for _, typ := range []string{"q4_0", "q8_0", "q4_k_m"} {
 		b.Run(typ, func(b *testing.B) {
 			name := "synthetic:llama3.2-1b:" + typ
@@ -54,10 +58,8 @@ func BenchmarkSameRun(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer e.Close()
-			targets := []bench.Target{
-				&bench.Local{Name: name, Engine: e},
-				&Target{Llama: l, Path: llamaLoadable(b, m, path), Name: name, Threads: threads},
-			}
+			lt := &Target{Llama: l, Path: llamaLoadable(b, m, path), Name: name, Threads: threads}
+			targets := []bench.Target{&bench.Local{Name: name, Engine: e}, lt}
 			rates := map[string]*[2][]float64{"ferry": {}, "llama.cpp": {}}
 			ctx := context.Background()
 			for i := 0; i < b.N; i++ {
@@ -76,12 +78,15 @@ func BenchmarkSameRun(b *testing.B) {
 						r := rates[tg.Runtime()]
 						r[0] = append(r[0], rows[0].TokensPerSec.Mean)
 						r[1] = append(r[1], rows[1].TokensPerSec.Mean)
-						b.Logf("rep %d %-9s pp512 %7.1f t/s  tg128 %6.2f t/s", rep, tg.Runtime(), rows[0].TokensPerSec.Mean, rows[1].TokensPerSec.Mean)
+						b.Logf("%s rep %d %-9s pp512 %7.1f t/s  tg128 %6.2f t/s", time.Now().UTC().Format("15:04:05"), rep, tg.Runtime(), rows[0].TokensPerSec.Mean, rows[1].TokensPerSec.Mean)
 					}
 				}
 			}
 			f, c := rates["ferry"], rates["llama.cpp"]
 			fpp, cpp, ftg, ctg := mean(f[0]), mean(c[0]), mean(f[1]), mean(c[1])
+			ipp, itg := mean(lt.InternalPP), mean(lt.InternalTG)
+			b.ReportMetric(ipp, "llamacpp_own_pp_t/s")
+			b.ReportMetric(itg, "llamacpp_own_tg_t/s")
 			b.ReportMetric(fpp, "ferry_pp_t/s")
 			b.ReportMetric(cpp, "llamacpp_pp_t/s")
 			b.ReportMetric(ftg, "ferry_tg_t/s")
@@ -89,7 +94,8 @@ func BenchmarkSameRun(b *testing.B) {
 			b.ReportMetric(fpp/cpp, "pp_ratio")
 			b.ReportMetric(ftg/ctg, "tg_ratio")
 			b.ReportMetric(0, "ns/op")
-			fmt.Fprintf(&table, "| %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", typ, fpp, cpp, fpp/cpp, ftg, ctg, ftg/ctg)
+			fmt.Fprintf(&table, "| %s | %.1f | %.1f (%.1f) | %.2f (%.2f) | %.2f | %.2f (%.2f) | %.2f (%.2f) |\n",
+				typ, fpp, cpp, ipp, fpp/cpp, fpp/ipp, ftg, ctg, itg, ftg/ctg, ftg/itg)
 		})
 	}
 	b.Logf("%s, %d interleaved repetitions, %d threads, %s\n%s", time.Now().UTC().Format(time.RFC3339), reps, threads, "means in tokens/s", table.String())

@@ -108,6 +108,10 @@ type Result struct {
 	// bench
 	PPTokensPerSec []float64 `json:"pp_tps,omitempty"`
 	TGTokensPerSec []float64 `json:"tg_tps,omitempty"`
+	// bench with Options.Perf: the same runs by llama.cpp's own timers
+	// (llama_perf_context), without node-llama-cpp's per-token overhead.
+	LlamaPPTokensPerSec []float64 `json:"llama_pp_tps,omitempty"`
+	LlamaTGTokensPerSec []float64 `json:"llama_tg_tps,omitempty"`
 }
 
 // Greedy decodes IDs of a greedy job.
@@ -137,21 +141,36 @@ type Response struct {
 // Run loads modelPath in llama.cpp with the given thread count and context
 // size and answers jobs in order.
 func (l *Llama) Run(ctx context.Context, modelPath string, threads, nctx int, jobs ...Job) (*Response, error) {
-	return l.run(ctx, modelPath, false, threads, nctx, jobs)
+	return l.RunWith(ctx, modelPath, Options{Threads: threads, Context: nctx}, jobs...)
+}
+
+// Options are the per-process settings of a llama.mjs run.
+type Options struct {
+	Threads, Context int
+	// VocabOnly loads only the vocabulary (tokenize/detokenize jobs).
+	VocabOnly bool
+	// Perf turns on llama.cpp's own timers for bench jobs.
+	Perf bool
+}
+
+// RunWith is Run with all options.
+func (l *Llama) RunWith(ctx context.Context, modelPath string, opt Options, jobs ...Job) (*Response, error) {
+	return l.run(ctx, modelPath, opt, jobs)
 }
 
 // RunVocab loads only the vocabulary of modelPath (a GGUF with or without
 // tensors) and answers tokenize/detokenize jobs.
 func (l *Llama) RunVocab(ctx context.Context, modelPath string, jobs ...Job) (*Response, error) {
-	return l.run(ctx, modelPath, true, 1, 0, jobs)
+	return l.run(ctx, modelPath, Options{Threads: 1, VocabOnly: true}, jobs)
 }
 
-func (l *Llama) run(ctx context.Context, modelPath string, vocabOnly bool, threads, nctx int, jobs []Job) (*Response, error) {
+func (l *Llama) run(ctx context.Context, modelPath string, opt Options, jobs []Job) (*Response, error) {
 	abs, err := filepath.Abs(modelPath)
 	if err != nil {
 		return nil, err
 	}
-	req, err := json.Marshal(map[string]any{"model": abs, "vocab_only": vocabOnly, "threads": threads, "context": nctx, "jobs": jobs})
+	req, err := json.Marshal(map[string]any{"model": abs, "vocab_only": opt.VocabOnly, "perf": opt.Perf,
+		"threads": opt.Threads, "context": opt.Context, "jobs": jobs})
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,7 @@ function readStdin() {
 
 const req = JSON.parse(await readStdin());
 const logs = [];
+const perfLines = [];
 const out = {model: req.model, results: []};
 
 const llama = await getLlama({
@@ -40,8 +41,14 @@ const llama = await getLlama({
     usePrebuiltBinaries: true,
     skipDownload: true,
     progressLogs: false,
-    logLevel: LlamaLogLevel.warn,
-    logger: (level, message) => { logs.push(`${level}: ${message}`.trimEnd()); },
+    logLevel: req.perf ? LlamaLogLevel.info : LlamaLogLevel.warn,
+    logger: (level, message) => {
+        if (level === "info" || level === "debug") {
+            if (/eval time/.test(message)) perfLines.push(message);
+            return;
+        }
+        logs.push(`${level}: ${message}`.trimEnd());
+    },
 });
 
 let model;
@@ -59,13 +66,26 @@ try {
 const threads = req.threads || 2;
 const contextSize = req.context || 512;
 
-async function withSequence(fn, ctxSize = contextSize, batchSize = Math.min(ctxSize, 512)) {
-    const context = await model.createContext({contextSize: ctxSize, batchSize, threads, sequences: 1});
+async function withSequence(fn, ctxSize = contextSize, batchSize = Math.min(ctxSize, 512), perf = false) {
+    const context = await model.createContext({contextSize: ctxSize, batchSize, threads, sequences: 1, performanceTracking: perf});
     try {
-        return await fn(context.getSequence());
+        return await fn(context.getSequence(), context);
     } finally {
         await context.dispose();
     }
+}
+
+// llamaPerf parses llama.cpp's own llama_perf_context_print lines:
+// "prompt eval time = T ms / N tokens" and "eval time = T ms / N runs".
+function llamaPerf(lines) {
+    const r = {};
+    for (const line of lines) {
+        const m = /(prompt eval|eval) time\s*=\s*([0-9.]+) ms\s*\/\s*([0-9]+)/.exec(line);
+        if (!m) continue;
+        const tps = Number(m[3]) / (Number(m[2]) / 1000);
+        if (m[1] === "prompt eval") r.pp = tps; else r.tg = tps;
+    }
+    return r;
 }
 
 async function greedy(ids, n) {
@@ -113,12 +133,12 @@ async function bench(pp, tg, reps, seed) {
     // Mirrors ferry's bench.Local: one fresh sequence per repetition, a
     // prompt of pp random token ids processed in one batch, then tg greedy
     // decode steps on top of it, each timed here around llama.cpp's calls.
-    const res = {pp_tps: [], tg_tps: []};
+    const res = {pp_tps: [], tg_tps: [], llama_pp_tps: [], llama_tg_tps: []};
     const nVocab = vocabSize();
     let state = (seed || 1) >>> 0;
     const rand = () => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state; };
     for (let r = 0; r < reps; r++) {
-        await withSequence(async (seq) => {
+        await withSequence(async (seq, context) => {
             const prompt = [];
             for (let i = 0; i < pp; i++) prompt.push(rand() % nVocab);
             const t0 = performance.now();
@@ -132,7 +152,13 @@ async function bench(pp, tg, reps, seed) {
             const tEnd = performance.now();
             res.pp_tps.push(pp / ((tFirst - t0) / 1000));
             res.tg_tps.push(tg / ((tEnd - tFirst) / 1000));
-        }, pp + tg + 16, Math.max(pp, 512));
+            perfLines.length = 0;
+            await context.printTimings();
+            await new Promise((r) => setTimeout(r, 50)); // logs arrive asynchronously
+            const perf = llamaPerf(perfLines);
+            if (perf.pp) res.llama_pp_tps.push(perf.pp);
+            if (perf.tg) res.llama_tg_tps.push(perf.tg);
+        }, pp + tg + 16, Math.max(pp, 512), true);
     }
     return res;
 }

@@ -20,6 +20,11 @@ type Target struct {
 	Path, Name string
 	// Threads is llama.cpp's thread count (n_threads and n_threads_batch).
 	Threads int
+	// InternalPP and InternalTG collect, per request, the rates by
+	// llama.cpp's own timers (llama-bench's view: no per-token overhead of
+	// the Node binding); the Timing that Generate returns is wall clock
+	// around llama.cpp's calls, as bench.Local measures ferry.
+	InternalPP, InternalTG []float64
 }
 
 // Runtime implements bench.Target.
@@ -40,7 +45,7 @@ func (t *Target) Generate(ctx context.Context, req bench.Request) (bench.Timing,
 		threads = 2
 	}
 	seed := req.Seed*7919 + len(req.Prompt)
-	resp, err := t.Llama.Run(ctx, t.Path, threads, req.PromptLen+req.NumPredict+16,
+	resp, err := t.Llama.RunWith(ctx, t.Path, Options{Threads: threads, Context: req.PromptLen + req.NumPredict + 16, Perf: true},
 		Job{Op: "bench", PP: req.PromptLen, TG: req.NumPredict, Reps: 1, Seed: seed + 1})
 	if err != nil {
 		return bench.Timing{}, err
@@ -55,6 +60,8 @@ func (t *Target) Generate(ctx context.Context, req bench.Request) (bench.Timing,
 	if len(r.PPTokensPerSec) != 1 || len(r.TGTokensPerSec) != 1 {
 		return bench.Timing{}, fmt.Errorf("llama.cpp on %s: no timings", t.Path)
 	}
+	t.InternalPP = append(t.InternalPP, r.LlamaPPTokensPerSec...)
+	t.InternalTG = append(t.InternalTG, r.LlamaTGTokensPerSec...)
 	pp := time.Duration(float64(req.PromptLen) / r.PPTokensPerSec[0] * float64(time.Second))
 	tg := time.Duration(float64(req.NumPredict) / r.TGTokensPerSec[0] * float64(time.Second))
 	return bench.Timing{PromptTokens: req.PromptLen, PromptDur: pp, GenTokens: req.NumPredict, GenDur: tg, TTFT: pp}, nil
