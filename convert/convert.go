@@ -454,64 +454,21 @@ func parallel(n, workers int, f func(i0, i1 int)) {
 	wg.Wait()
 }
 
+// toF32 and fromF32 split the work by rows; a tensor whose rows do not
+// multiply out (1-D, or rows unknown) is one row.
 func toF32(t quant.Type, src []byte, dst []float32, rows, rowLen, workers int) error {
-	switch t {
-	case quant.F32:
-		parallel(len(dst), workers, func(a, b int) {
-			for i := a; i < b; i++ {
-				dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-			}
-		})
-	case quant.F16:
-		parallel(len(dst), workers, func(a, b int) {
-			for i := a; i < b; i++ {
-				dst[i] = quant.F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-			}
-		})
-	case quant.BF16:
-		parallel(len(dst), workers, func(a, b int) {
-			for i := a; i < b; i++ {
-				dst[i] = quant.BF16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-			}
-		})
-	default:
-		if rows*rowLen != len(dst) {
-			rows, rowLen = 1, len(dst)
-		}
-		return quant.DequantizeRows(t, src, rows, rowLen, dst, workers)
+	if len(dst) == 0 {
+		return nil
 	}
-	return nil
+	if rows*rowLen != len(dst) {
+		rows, rowLen = 1, len(dst)
+	}
+	return quant.DequantizeRows(t, src, rows, rowLen, dst, workers)
 }
 
 func fromF32(t quant.Type, src []float32, rows, rowLen, workers int) ([]byte, error) {
-	switch t {
-	case quant.F32:
-		out := make([]byte, 4*len(src))
-		parallel(len(src), workers, func(a, b int) {
-			for i := a; i < b; i++ {
-				binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(src[i]))
-			}
-		})
-		return out, nil
-	case quant.F16:
-		out := make([]byte, 2*len(src))
-		parallel(len(src), workers, func(a, b int) {
-			for i := a; i < b; i++ {
-				binary.LittleEndian.PutUint16(out[2*i:], quant.F32ToF16(src[i]))
-			}
-		})
-		return out, nil
-	case quant.BF16:
-		out := make([]byte, 2*len(src))
-		parallel(len(src), workers, func(a, b int) {
-			for i := a; i < b; i++ {
-				binary.LittleEndian.PutUint16(out[2*i:], quant.F32ToBF16(src[i]))
-			}
-		})
-		return out, nil
-	}
 	sz, err := quant.RowSize(t, int64(len(src)))
-	if err != nil {
+	if err != nil || len(src) == 0 {
 		return nil, err
 	}
 	out := make([]byte, sz)
