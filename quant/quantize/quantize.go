@@ -5,11 +5,9 @@
 package quantize
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 
 	"github.com/ferryhq/ferry/gguf"
@@ -254,11 +252,7 @@ func convertTensor(f *gguf.File, ti *gguf.TensorInfo, p TensorPlan, opts Options
 	rowLen := int(ti.Shape[0])
 	rows := n / rowLen
 	src := make([]float32, n)
-	if p.From == quant.F32 {
-		for i := range src {
-			src[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
-		}
-	} else if err := quant.DequantizeRows(p.From, data, rows, rowLen, src, opts.Threads); err != nil {
+	if err := quant.DequantizeRows(p.From, data, rows, rowLen, src, opts.Threads); err != nil {
 		return fmt.Errorf("dequantizing %s: %w", p.Name, err)
 	}
 	nMat := 1
