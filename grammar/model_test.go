@@ -8,6 +8,7 @@ import (
 	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/sample"
 	"github.com/ferryhq/ferry/tokenizer"
 )
 
@@ -98,5 +99,70 @@ func TestGreedyModel(t *testing.T) {
 				t.Fatalf("output %s: %v", s, err)
 			}
 		})
+	}
+}
+
+// TestSampledModel: masked logits go through the sample package's whole
+// chain (penalties, top-k, typical-p, top-p, min-p, temperature) as the
+// server uses it; every pick must be an allowed token and every output
+// must validate.
+func TestSampledModel(t *testing.T) {
+	m, err := model.Open(testdata.Path(t, "models", "stories260K", "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.FromMetadata(&m.Metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.Load(m, engine.Options{Threads: 2, Context: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	v := VocabFromTokenizer(tok)
+	g, err := Compile([]byte(`{"type":"object","properties":{"title":{"type":"string","minLength":1,"maxLength":20},"rating":{"type":"number","minimum":0,"maximum":5},"tags":{"type":"array","items":{"enum":["fun","sad","long"]},"minItems":1,"maxItems":3},"ok":{"type":"boolean"}},"required":["title","rating","tags","ok"],"additionalProperties":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt, _ := tok.Encode("Tom read a book.", true, false)
+	opts := []sample.Options{sample.Defaults(), {Temperature: 1.5, TypicalP: 0.9, MinP: 0.05, RepeatLastN: 64, RepeatPenalty: 1.3}}
+	for i := 0; i < 6; i++ {
+		o := opts[i%2]
+		o.Seed = int64(i)
+		sm := sample.New(o)
+		sm.Accept(prompt...)
+		st := g.Start(v)
+		seq := e.NewSeq()
+		in := prompt
+		var out []byte
+		for seq.Len()+len(in) < 512 && !st.Finished() {
+			rows, err := e.Step([]engine.SeqTokens{{Seq: seq, Tokens: in}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Mask(rows[0])
+			id := sm.Sample(rows[0])
+			if math.IsInf(float64(rows[0][id]), -1) {
+				t.Fatalf("run %d: the sampler picked masked token %d", i, id)
+			}
+			sm.Accept(id)
+			if err := st.Accept(id); err != nil {
+				t.Fatal(err)
+			}
+			if !tok.IsEOG(id) {
+				out = append(out, tok.Piece(id, false)...)
+			}
+			in = []int32{id}
+		}
+		e.Free(seq)
+		if !st.Finished() {
+			t.Fatalf("run %d: no end within the context: %s", i, out)
+		}
+		if err := g.Validate(out); err != nil {
+			t.Fatalf("run %d: %s: %v", i, out, err)
+		}
+		t.Logf("run %d: %s", i, out)
 	}
 }
