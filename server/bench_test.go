@@ -143,3 +143,53 @@ func BenchmarkServeConcurrent(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeStepBatch measures one batched decode step of the engine
+// backend with 1, 4, 8 and 16 sequences (one token each, 64 cached tokens
+// per sequence): how much the batch amortises the pass over the weights.
+// FERRY_BENCH_MODEL picks the model as in BenchmarkServeConcurrent.
+func BenchmarkDecodeStepBatch(b *testing.B) {
+	path := os.Getenv("FERRY_BENCH_MODEL")
+	if path == "" {
+		path = filepath.Join(testdata.Path(b, "models", "stories260K"), "stories260K.gguf")
+	} else if synthetic.IsSynthetic(path) {
+		p, err := synthetic.Resolve(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		path = p
+	}
+	l, err := (&EngineLoader{MaxContext: 256}).Load(&store.Model{Name: "bench", Path: path}, 256, 16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	be := l.Backend
+	defer be.Close()
+	for _, n := range []int{1, 4, 8, 16} {
+		b.Run(fmt.Sprintf("seqs=%d", n), func(b *testing.B) {
+			items := make([]BatchItem, n)
+			for i := range items {
+				seq, _ := be.NewSeq()
+				defer seq.Free()
+				prompt := make([]int32, 64)
+				for j := range prompt {
+					prompt[j] = int32((i*64 + j) % 200)
+				}
+				if err := be.Forward([]BatchItem{{Seq: seq, Tokens: prompt}}); err != nil {
+					b.Fatal(err)
+				}
+				items[i] = BatchItem{Seq: seq, Tokens: []int32{1}, Logits: make([]float32, be.VocabSize())}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for _, it := range items {
+					it.Seq.Truncate(64)
+				}
+				if err := be.Forward(items); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
+}
