@@ -10,7 +10,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/ferryhq/ferry/quant/calibrate"
+	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/quant/imatrix"
 	"github.com/ferryhq/ferry/tokenizer"
 )
 
@@ -23,9 +25,10 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "imatrix MODEL TEXTFILE",
 		Short: "Compute an importance matrix (llama.cpp imatrix format) for low-bit quantization",
-		Long: "Runs MODEL over TEXTFILE in chunks of --ctx tokens and records, for every weight matrix of the\n" +
-			"blocks, the mean square of the activations that multiply each column (what llama-imatrix does).\n" +
-			"Pass the result to `ferry quantize --imatrix FILE`. Supported: llama (incl. Mixtral), mistral, qwen2, qwen3, qwen3moe.",
+		Long: "Runs MODEL over TEXTFILE in chunks of --ctx tokens (each from a fresh sequence) and records, for every\n" +
+			"weight matrix of the blocks, the sum of squares of the activations that multiply each column and how many\n" +
+			"rows it saw (per expert for MoE tensors), as llama-imatrix does. Pass the result to\n" +
+			"`ferry quantize --imatrix FILE`. Runs every architecture `ferry run` runs.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := resolveModel(args[0])
@@ -45,25 +48,17 @@ func init() {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[1], err)
 			}
-			r, err := calibrate.New(m, threads)
-			if err != nil {
-				return err
-			}
-			bos := int32(-1)
-			if !noBOS && tok.AddBOS() {
-				bos = tok.BOS()
-			}
+			opt := imatrix.RunOptions{Context: ctx, Chunks: chunks, AddBOS: !noBOS && tok.AddBOS(), BOS: tok.BOS()}
 			var bar *progressbar.ProgressBar
 			if !asJSON && term.IsTerminal(int(os.Stderr.Fd())) {
 				bar = progressbar.NewOptions(1, progressbar.OptionSetWriter(os.Stderr),
 					progressbar.OptionSetDescription("chunks"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-			}
-			d, err := r.Run(ids, bos, calibrate.Options{Context: ctx, Chunks: chunks, Progress: func(done, total int) {
-				if bar != nil {
+				opt.Progress = func(done, total int) {
 					bar.ChangeMax(total)
 					bar.Set(done)
 				}
-			}})
+			}
+			d, err := computeImatrix(m, ids, threads, opt)
 			if bar != nil {
 				bar.Finish()
 			}
@@ -103,4 +98,27 @@ func init() {
 	f.BoolVar(&noBOS, "no-bos", false, "do not start chunks with the BOS token")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	rootCmd.AddCommand(cmd)
+}
+
+// computeImatrix runs the engine over ids chunk by chunk with an imatrix
+// collector observing every matrix product. The KV cache is F32 so the
+// statistics are those of a full-precision pass; a chunk is one batch up to
+// llama-imatrix's 2048 tokens.
+func computeImatrix(m *model.Model, ids []int32, threads int, opt imatrix.RunOptions) (*imatrix.Data, error) {
+	if opt.Context <= 0 {
+		opt.Context = 512
+	}
+	col := imatrix.NewCollector()
+	e, err := engine.Load(m, engine.Options{Threads: threads, Context: opt.Context, BatchSize: min(opt.Context, 2048),
+		KVCacheType: "f32", Observe: col.Observe})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	return col.Run(ids, opt, func(chunk []int32) error {
+		s := e.NewSeq()
+		defer e.Free(s)
+		_, err := e.Step([]engine.SeqTokens{{Seq: s, Tokens: chunk}})
+		return err
+	})
 }

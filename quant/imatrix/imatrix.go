@@ -337,7 +337,8 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 // it adds the squares of the input activations per column and counts the
 // rows. It is safe for one goroutine; the engine calls Add from its hook.
 type Collector struct {
-	d *Data
+	d   *Data
+	err error // first error of Observe
 }
 
 // NewCollector starts an empty importance matrix.
