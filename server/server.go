@@ -314,6 +314,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 			}
 			s.metrics.request(r, rw.status, time.Since(start))
+			s.cfg.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
 		}()
 		if !s.cors(rw, r) {
 			return
