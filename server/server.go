@@ -313,8 +313,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					}
 				}
 			}
-			s.metrics.request(r, rw.status, time.Since(start))
-			s.cfg.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+			code := rw.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.metrics.request(r, code, time.Since(start))
+			s.cfg.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", code, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
 		}()
 		if !s.cors(rw, r) {
 			return
