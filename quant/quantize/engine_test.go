@@ -11,7 +11,7 @@ import (
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/quant"
-	"github.com/ferryhq/ferry/quant/calibrate"
+	"github.com/ferryhq/ferry/quant/imatrix"
 )
 
 // TestEngineRunsQuantized quantizes stories260K with several recipes, runs
@@ -126,7 +126,7 @@ func klDiv(p, q []float32) float64 {
 }
 
 // TestImatrixImprovesQuantized: an importance matrix computed by
-// ferry's calibration pass on the reference story lowers the KL divergence
+// the engine (observed by imatrix.Collector) on the reference story lowers the KL divergence
 // of a low-bit quantization of stories260K on that story.
 func TestImatrixImprovesQuantized(t *testing.T) {
 	dir := testdata.Path(t, "models", "stories260K")
@@ -145,11 +145,18 @@ func TestImatrixImprovesQuantized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := calibrate.New(m, 2)
+	col := imatrix.NewCollector()
+	ce, err := engine.Load(m, engine.Options{Threads: 2, Context: 64, KVCacheType: "f32", Observe: col.Observe})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := r.Run(ids, 1, calibrate.Options{Context: 64})
+	d, err := col.Run(ids, imatrix.RunOptions{Context: 64, AddBOS: true, BOS: 1}, func(chunk []int32) error {
+		s := ce.NewSeq()
+		defer ce.Free(s)
+		_, err := ce.Step([]engine.SeqTokens{{Seq: s, Tokens: chunk}})
+		return err
+	})
+	ce.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
