@@ -12,37 +12,50 @@ import (
 
 	"github.com/ferryhq/ferry/api"
 	"github.com/ferryhq/ferry/gguf"
+	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/quant"
 	"github.com/ferryhq/ferry/registry"
 	"github.com/ferryhq/ferry/store"
 )
 
-// Details summarises a model from its GGUF header (family, parameter
-// count, quantization); folders report only their format.
+// Details summarises a model from its header (family, parameter count,
+// the type holding most weights): GGUF files directly, folders (HF, MLX)
+// through their loader.
 func Details(m *store.Model) api.ModelDetails {
-	d := api.ModelDetails{Format: m.Format, Families: nil}
-	if m.Format != "gguf" {
-		return d
+	d := api.ModelDetails{Format: m.Format}
+	var arch string
+	var params uint64
+	counts := map[quant.Type]uint64{}
+	if m.Format == "gguf" {
+		f, err := gguf.Open(m.Path)
+		if err != nil {
+			return d
+		}
+		defer f.Close()
+		arch = f.Architecture()
+		for i := range f.Tensors {
+			n := f.Tensors[i].Elements()
+			params += n
+			counts[f.Tensors[i].Type] += n
+		}
+	} else {
+		mm, err := model.Open(m.Path)
+		if err != nil {
+			return d
+		}
+		defer mm.Close()
+		arch = mm.Arch()
+		for _, t := range mm.Tensors {
+			n := t.Elements()
+			params += n
+			counts[t.Type] += n
+		}
 	}
-	f, err := gguf.Open(m.Path)
-	if err != nil {
-		return d
-	}
-	defer f.Close()
-	arch := f.Architecture()
 	d.Family = arch
 	if arch != "" {
 		d.Families = []string{arch}
 	}
-	var params uint64
-	counts := map[quant.Type]uint64{}
-	for i := range f.Tensors {
-		n := f.Tensors[i].Elements()
-		params += n
-		counts[f.Tensors[i].Type] += n
-	}
 	d.ParameterSize = paramSize(params)
-	// The quantization is the type holding the most weights.
 	var best quant.Type
 	var bestN uint64
 	for t, n := range counts {
