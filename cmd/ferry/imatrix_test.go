@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/quant"
@@ -38,6 +40,13 @@ func TestImatrixMatchesReference(t *testing.T) {
 		models[o] = testdata.Path(t, "oracle", o)
 	}
 	const ctx, chunks = 32, 3
+	// Cobra keeps flag values between Execute calls: restore the defaults
+	// so later tests running `imatrix` see a fresh command.
+	t.Cleanup(func() {
+		if c, _, err := rootCmd.Find([]string{"imatrix"}); err == nil {
+			c.Flags().VisitAll(func(f *pflag.Flag) { f.Value.Set(f.DefValue); f.Changed = false })
+		}
+	})
 	for name, path := range models {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "im.gguf")
