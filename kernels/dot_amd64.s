@@ -731,3 +731,126 @@ iq4xsblock:
 	JNZ iq4xsrow
 	VZEROUPPER
 	RET
+
+// Q3KGROUP: 32 quants (shift 2k of the 2-bit plane in Y7, high bit 4h+k
+// of hmask Y6) against activations at 4+128h+32k, sub-blocks 8h+2k and
+// 8h+2k+1. The quant is taken as low | high<<2 (0..7); the -4 offset is
+// removed once per super-block through the bsums.
+#define Q3KGROUP(h, k) \
+	VPSRLW $(2*k), Y7, Y1 \
+	VPAND Y14, Y1, Y1 \
+	VPSRLW $(4*h+k), Y6, Y2 \
+	VPAND Y13, Y2, Y2 \
+	VPSLLW $2, Y2, Y2 \
+	VPOR Y2, Y1, Y1 \
+	VPMADDUBSW (4+128*h+32*k)(DX), Y1, Y1 \
+	VPBROADCASTW (2*(8*h+2*k))(SP), X3 \
+	VPBROADCASTW (2*(8*h+2*k)+2)(SP), X4 \
+	VINSERTI128 $1, X4, Y3, Y3 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y1, Y8, Y8
+
+// func q3_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Frame: 0(SP) sixteen int16 scales (already minus 32), 32(SP) their
+// unpacked bytes, 48(SP) rows left, 56(SP) output pointer.
+TEXT ·q3_KMatVecAVX2(SB), NOSPLIT, $64-48
+	LOADARGS
+	MOVQ R9, 48(SP)
+	MOVQ DI, 56(SP)
+	MOVL $0x03030303, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x01010101, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x00200020, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+
+q3krow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+
+q3kblock:
+	// sixteen 6-bit scales (ggml's kmask unpacking) → int16 - 32
+	MOVL 96(BX), AX
+	MOVL 100(BX), R12
+	MOVL 104(BX), R13
+	MOVL AX, DI
+	ANDL $0x0f0f0f0f, DI
+	MOVL R13, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, DI
+	MOVL DI, 32(SP)
+	MOVL R12, DI
+	ANDL $0x0f0f0f0f, DI
+	MOVL R13, R9
+	SHRL $2, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, DI
+	MOVL DI, 36(SP)
+	MOVL AX, DI
+	SHRL $4, DI
+	ANDL $0x0f0f0f0f, DI
+	MOVL R13, R9
+	SHRL $4, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, DI
+	MOVL DI, 40(SP)
+	MOVL R12, DI
+	SHRL $4, DI
+	ANDL $0x0f0f0f0f, DI
+	MOVL R13, R9
+	SHRL $6, R9
+	ANDL $0x03030303, R9
+	SHLL $4, R9
+	ORL R9, DI
+	MOVL DI, 44(SP)
+	VPMOVZXBW 32(SP), Y5
+	VPSUBW Y12, Y5, Y5
+	VMOVDQU Y5, 0(SP)
+
+	// sumi starts at -4·Σ scale·bsum
+	VPMADDWD 260(DX), Y5, Y5
+	VPSLLD $2, Y5, Y5
+	VPXOR Y8, Y8, Y8
+	VPSUBD Y5, Y8, Y8
+
+	VMOVDQU (BX), Y6
+	VMOVDQU 32(BX), Y7
+	Q3KGROUP(0, 0)
+	Q3KGROUP(0, 1)
+	Q3KGROUP(0, 2)
+	Q3KGROUP(0, 3)
+	VMOVDQU 64(BX), Y7
+	Q3KGROUP(1, 0)
+	Q3KGROUP(1, 1)
+	Q3KGROUP(1, 2)
+	Q3KGROUP(1, 3)
+
+	MOVWLZX 108(BX), AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VMULSS (DX), X1, X1
+	VBROADCASTSS X1, Y1
+	VCVTDQ2PS Y8, Y8
+	VFMADD231PS Y8, Y1, Y0
+	ADDQ $110, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ q3kblock
+
+	MOVQ 56(SP), DI
+	HSUM
+	ADDQ $4, DI
+	MOVQ DI, 56(SP)
+	ADDQ R8, SI
+	DECQ 48(SP)
+	JNZ q3krow
+	VZEROUPPER
+	RET
