@@ -854,3 +854,84 @@ q3kblock:
 	JNZ q3krow
 	VZEROUPPER
 	RET
+
+// Q2KGROUP: 32 two-bit quants (shift 2k of the plane in Y7) against
+// activations at 4+128h+32k, sub-blocks 8h+2k and 8h+2k+1.
+#define Q2KGROUP(h, k) \
+	VPSRLW $(2*k), Y7, Y1 \
+	VPAND Y14, Y1, Y1 \
+	VPMADDUBSW (4+128*h+32*k)(DX), Y1, Y1 \
+	VPBROADCASTW (2*(8*h+2*k))(SP), X3 \
+	VPBROADCASTW (2*(8*h+2*k)+2)(SP), X4 \
+	VINSERTI128 $1, X4, Y3, Y3 \
+	VPMADDWD Y3, Y1, Y1 \
+	VPADDD Y1, Y8, Y8
+
+// func q2_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// Frame: 0(SP) sixteen int16 sub-block scales.
+TEXT ·q2_KMatVecAVX2(SB), NOSPLIT, $32-48
+	LOADARGS
+	MOVL $0x03030303, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, X15
+
+q2krow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y9, Y9, Y9
+
+q2kblock:
+	// d·dy, dmin·dy
+	MOVL 80(BX), AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VBROADCASTSS (DX), X2
+	VMULPS X2, X1, X1
+	VBROADCASTSS X1, Y10
+	VMOVSHDUP X1, X2
+	VBROADCASTSS X2, Y11
+
+	// scales (low nibbles) to the frame; mins (high nibbles) · bsums
+	VMOVDQU (BX), X5
+	VPAND X15, X5, X6
+	VPMOVZXBW X6, Y6
+	VMOVDQU Y6, 0(SP)
+	VPSRLW $4, X5, X5
+	VPAND X15, X5, X5
+	VPMOVZXBW X5, Y5
+	VPMADDWD 260(DX), Y5, Y5
+	VCVTDQ2PS Y5, Y5
+	VFMADD231PS Y5, Y11, Y9
+
+	VPXOR Y8, Y8, Y8
+	VMOVDQU 16(BX), Y7
+	Q2KGROUP(0, 0)
+	Q2KGROUP(0, 1)
+	Q2KGROUP(0, 2)
+	Q2KGROUP(0, 3)
+	VMOVDQU 48(BX), Y7
+	Q2KGROUP(1, 0)
+	Q2KGROUP(1, 1)
+	Q2KGROUP(1, 2)
+	Q2KGROUP(1, 3)
+
+	VCVTDQ2PS Y8, Y8
+	VFMADD231PS Y8, Y10, Y0
+	ADDQ $84, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ q2kblock
+
+	VSUBPS Y9, Y0, Y0
+	HSUM
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q2krow
+	VZEROUPPER
+	RET

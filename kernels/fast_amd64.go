@@ -35,6 +35,9 @@ func iq4_XSMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func q3_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
+func q2_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
 func q6_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 // asmMatVec adapts an assembly row loop (rows ≥ 1, whole blocks of bs
@@ -98,6 +101,7 @@ func installFast() {
 	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
 	set(quant.Q5_K, "avx2", asmMatVec(q5_KMatVecAVX2, 256))
 	set(quant.Q3_K, "avx2", asmMatVec(q3_KMatVecAVX2, 256))
+	set(quant.Q2_K, "avx2", asmMatVec(q2_KMatVecAVX2, 256))
 	set(quant.Q5_0, "avx2", asmMatVec(q5_0MatVecAVX2, 32))
 	set(quant.IQ4_NL, "avx2", asmMatVec(iq4_NLMatVecAVX2, 32))
 	set(quant.IQ4_XS, "avx2", asmMatVec(iq4_XSMatVecAVX2, 256))
