@@ -143,3 +143,36 @@ func TestEngineJSONModeOnAStoryModel(t *testing.T) {
 		t.Logf("seed %d (%s): %q", seed, r.DoneReason, r.Response)
 	}
 }
+
+func TestEngineEvictsUnderBudget(t *testing.T) {
+	dir := testdata.Path(t, "models")
+	l := &EngineLoader{Threads: 1, MaxContext: 512}
+	gg := &store.Model{Path: filepath.Join(dir, "stories260K", "stories260K.gguf"), Format: "gguf"}
+	need, err := l.Estimate(gg, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Weights (~1.1 MB F32) plus a 2 x 512-token KV cache.
+	if need < 1_000_000 || need > 4_000_000 {
+		t.Fatalf("estimate %d bytes is implausible for stories260K", need)
+	}
+	e := newEnv(t, Config{Loader: l, Parallel: 2, MaxMemory: need + need/2})
+	e.store.Create("a", &store.Modelfile{From: gg.Path}, "", nil)
+	ctx := context.Background()
+	f := false
+	gen := func(m string) error {
+		return e.oc.Generate(ctx, &ollama.GenerateRequest{Model: m, Prompt: "Once", Options: opts(3), Stream: &f}, func(ollama.GenerateResponse) error { return nil })
+	}
+	if err := gen("a"); err != nil {
+		t.Fatal(err)
+	}
+	// The same weights as an HF folder: a second model that does not fit
+	// beside the first.
+	if err := gen(filepath.Join(dir, "stories260K-hf")); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := e.oc.ListRunning(ctx)
+	if len(ps.Models) != 1 || !strings.HasSuffix(ps.Models[0].Name, "stories260K-hf") {
+		t.Fatalf("loaded after the second model: %+v", ps.Models)
+	}
+}
