@@ -20,6 +20,9 @@ func FuzzCompile(f *testing.F) {
 		`{"type":"array","items":{"type":"object"},"minItems":2,"maxItems":2}`,
 		`{"oneOf":[{"$ref":"#"},{"type":"null"}]}`,
 		`{"allOf":[{"type":"integer","minimum":1e3}]}`,
+		`{"type":"string","pattern":"^[a-c]{1,3}(x|é)?$"}`,
+		`{"type":"object","properties":{"p":{"pattern":"\\d+-\\w"}},"required":["p"]}`,
+		`{"type":"array","items":{"type":"string","pattern":"^(?i)ab\\s?$"}}`,
 	} {
 		f.Add([]byte(s), uint64(1))
 	}

@@ -665,7 +665,11 @@ func TestRefs(t *testing.T) {
 func TestCompileErrors(t *testing.T) {
 	deep := strings.Repeat(`{"type":"array","items":`, 100) + `{"type":"string"}` + strings.Repeat(`}`, 100)
 	for _, c := range []struct{ schema, want string }{
-		{`{"type":"string","pattern":"^a+$"}`, "pattern"},
+		{`{"type":"string","pattern":"(?=a)b"}`, "pattern"},
+		{`{"type":"string","pattern":"\\bfoo"}`, "word boundaries"},
+		{`{"pattern":"a","maxLength":3}`, "pattern together with"},
+		{`{"type":"string","pattern":"^a$b"}`, "matches no string"},
+		{`{"type":"string","pattern":7}`, "pattern must be a string"},
 		{`{"type":"object","patternProperties":{}}`, `unsupported schema keyword "patternProperties"`},
 		{`{"not":{}}`, `"not"`},
 		{`{"$ref":"#"}`, "admits no"},
@@ -925,6 +929,50 @@ func TestNewVocabFunc(t *testing.T) {
 		for i := range la {
 			if la[i] != lb[i] {
 				t.Fatalf("token %d differs after %q", i, prefix)
+			}
+		}
+	}
+}
+
+func TestPattern(t *testing.T) {
+	v, toks, eog := testVocab()
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, c := range []struct {
+		pattern string
+		good    []string
+		bad     []string // prefixes that must be refused
+	}{
+		{`^[a-z]{2,4}$`, []string{`"ab"`, `"abcd"`}, []string{`"A`, `"abcde`}},
+		{`^\d{3}-\d{4}$`, []string{`"555-1234"`}, []string{`"55-`, `"555-12345`}},
+		{`^(foo|bar)+$`, []string{`"foobarfoo"`, `"bar"`}, []string{`"fob`, `""`}},
+		{`abc`, []string{`"xxabcyy"`, `"abc"`, `"\u0061bc"`}, nil},
+		{`^é+\n?$`, []string{`"éé"`, `"é\n"`, `"\u00e9"`}, []string{`"e`, `"é\n\n`}},
+		{`^$`, []string{`""`}, []string{`"a`}},
+		{`^[^"\\]*$`, []string{`"plain text"`}, []string{`"\"`, `"\\`}},
+	} {
+		schema := fmt.Sprintf(`{"type":"object","properties":{"s":{"type":"string","pattern":%s}},"required":["s"]}`, quote(c.pattern))
+		g, err := Compile([]byte(schema))
+		if err != nil {
+			t.Fatalf("%s: %v", c.pattern, err)
+		}
+		for _, ex := range c.good {
+			acceptAll(t, g, v, toks, eog, `{"s":`+ex+`}`)
+		}
+		for _, bad := range c.bad {
+			st := g.Start(v)
+			if err := st.AcceptText(`{"s":` + bad); err == nil {
+				if err := st.AcceptText(`"}`); err == nil {
+					t.Errorf("%s: %s accepted", c.pattern, bad)
+				}
+			}
+		}
+		for i := 0; i < 20; i++ {
+			text, ok := randomWalk(t, g, v, toks, eog, rng)
+			if !ok {
+				continue
+			}
+			if err := g.Validate([]byte(text)); err != nil {
+				t.Fatalf("%s: %q: %v", c.pattern, text, err)
 			}
 		}
 	}

@@ -157,6 +157,9 @@ func (s *stepper) feed(f *frame, c byte, out []*frame) []*frame {
 			}
 			g := s.clone(f)
 			g.st = 1
+			if n.pat != nil {
+				g.c = n.pat.startID
+			}
 			return append(out, g)
 		}
 		lex, start, closing, ok := lexStep(f.lex, c)
@@ -164,7 +167,7 @@ func (s *stepper) feed(f *frame, c byte, out []*frame) []*frame {
 			return out
 		}
 		if closing {
-			if f.a >= n.minLen {
+			if f.a >= n.minLen && (n.pat == nil || n.pat.accepting(f.c)) {
 				out = append(out, s.done(f.parent))
 			}
 			return out
@@ -182,6 +185,17 @@ func (s *stepper) feed(f *frame, c byte, out []*frame) []*frame {
 		}
 		g := s.clone(f)
 		g.lex, g.a = lex, a
+		if n.pat != nil {
+			x, r, whole := patternChar(f.lex, lex, c, f.x)
+			g.x = x
+			if whole {
+				if g.c = n.pat.step(f.c, r); g.c < 0 {
+					return out
+				}
+			} else if !n.pat.pendingOK(f.c, lex, x) {
+				return out
+			}
+		}
 		return append(out, g)
 	case kNumber:
 		return s.number(f, c, out)

@@ -78,6 +78,7 @@ type node struct {
 
 	// string
 	minLen, maxLen int32
+	pat            *pattern
 
 	// number
 	integer bool
@@ -423,7 +424,7 @@ var supported = map[string]bool{
 	"anyOf": true, "oneOf": true, "allOf": true, "$ref": true,
 	"minItems": true, "maxItems": true, "minLength": true, "maxLength": true,
 	"minimum": true, "maximum": true, "exclusiveMinimum": true,
-	"exclusiveMaximum": true, "nullable": true,
+	"exclusiveMaximum": true, "nullable": true, "pattern": true,
 }
 
 func (c *compiler) compile(v any, path string, depth int) (*node, error) {
@@ -612,7 +613,7 @@ func (c *compiler) compileObject(s *omap, path string, depth int) (*node, error)
 			types = []string{"object"}
 		case has(s, "items", "minItems", "maxItems"):
 			types = []string{"array"}
-		case has(s, "minLength", "maxLength"):
+		case has(s, "minLength", "maxLength", "pattern"):
 			types = []string{"string"}
 		case has(s, "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
 			types = []string{"number"}
@@ -742,15 +743,24 @@ func (c *compiler) compileType(s *omap, t, path string, depth int) (*node, error
 		}
 		return n, nil
 	case "string":
-		if _, ok := s.m["pattern"]; ok {
-			return nil, fmt.Errorf("grammar: %s: pattern is not supported", path)
-		}
 		n, err := c.newNode(kString)
 		if err != nil {
 			return nil, err
 		}
 		if n.minLen, n.maxLen, err = countRange(s, "minLength", "maxLength", path); err != nil {
 			return nil, err
+		}
+		if pv, ok := s.m["pattern"]; ok {
+			expr, ok := pv.(string)
+			if !ok {
+				return nil, fmt.Errorf("grammar: %s: pattern must be a string", path)
+			}
+			if has(s, "minLength", "maxLength") {
+				return nil, fmt.Errorf("grammar: %s: pattern together with minLength/maxLength is not supported", path)
+			}
+			if n.pat, err = compilePattern(expr, path); err != nil {
+				return nil, err
+			}
 		}
 		return n, nil
 	case "number", "integer":

@@ -62,6 +62,9 @@ func validate(n *node, v any, path string) error {
 		if l < n.minLen || l > n.maxLen {
 			return fmt.Errorf("%s: string length %d outside [%d, %d]", path, l, n.minLen, n.maxLen)
 		}
+		if n.pat != nil && !n.pat.re.MatchString(s) {
+			return fmt.Errorf("%s: string does not match pattern %s", path, n.pat.re)
+		}
 		return nil
 	case kNumber:
 		num, ok := v.(json.Number)

@@ -365,7 +365,7 @@ func (st *State) allowed() *cachedMask {
 	// stacks' masks.
 	for _, f := range st.set {
 		one := []*frame{f}
-		inString := f.n.kind == kString && f.st == 1 && f.lex == 0
+		inString := f.n.kind == kString && f.st == 1 && f.lex == 0 && f.n.pat == nil
 		// Object keys where extra keys are allowed: plain text never
 		// closes the key, so it is always allowed (known or extra key).
 		inKey := f.n.kind == kObject && f.st == oKey && f.lex == 0 && extraAllowed(f)
