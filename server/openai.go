@@ -334,6 +334,25 @@ func (s *Server) handleOAIChat(w http.ResponseWriter, r *http.Request) {
 	if string(req.ToolChoice) == `"none"` {
 		tools = nil
 	}
+	// A named tool_choice narrows the tools the model sees to that one.
+	var named struct {
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if len(req.ToolChoice) > 0 && req.ToolChoice[0] == '{' && json.Unmarshal(req.ToolChoice, &named) == nil && named.Function.Name != "" {
+		var only []api.Tool
+		for _, t := range tools {
+			if t.Function.Name == named.Function.Name {
+				only = append(only, t)
+			}
+		}
+		if len(only) == 0 {
+			openaiError(w, errf(http.StatusBadRequest, "tool_choice names %q, which is not in tools", named.Function.Name))
+			return
+		}
+		tools = only
+	}
 	maxTok := req.MaxCompletionTokens
 	if maxTok == nil {
 		maxTok = req.MaxTokens
