@@ -218,3 +218,44 @@ func TestParseToolCallsFamilies(t *testing.T) {
 		}
 	}
 }
+
+func TestStructuredOutputThroughClients(t *testing.T) {
+	// The fake wants to add prose after the object; the schema stops it,
+	// and refuses a key the schema does not list.
+	l := &fakeLoader{size: 1, setup: func(b *fakeBackend) { b.reply = `{"city": "Paris", "temp": 21} -- hope this helps` }}
+	e := newEnv(t, Config{Loader: l})
+	ctx := context.Background()
+	schema := map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}, "temp": map[string]any{"type": "integer"}}, "required": []string{"city", "temp"}}
+	c := e.openai("k")
+	resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model:       "fake",
+		Messages:    []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather?")},
+		Temperature: openai.Float(0),
+		ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
+			JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: "weather", Schema: schema, Strict: openai.Bool(true)},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		City string `json:"city"`
+		Temp int    `json:"temp"`
+	}
+	if err := json.Unmarshal([]byte(resp.Choices[0].Message.Content), &v); err != nil || v.City != "Paris" || v.Temp != 21 || resp.Choices[0].FinishReason != "stop" {
+		t.Fatalf("%q %v", resp.Choices[0].Message.Content, err)
+	}
+	// Ollama's client with a schema in "format".
+	f := false
+	fmtSchema, _ := json.Marshal(schema)
+	var r ollama.ChatResponse
+	err = e.oc.Chat(ctx, &ollama.ChatRequest{Model: "fake", Messages: []ollama.Message{{Role: "user", Content: "weather?"}}, Format: fmtSchema, Stream: &f, Options: map[string]any{"temperature": 0}}, func(x ollama.ChatResponse) error { r = x; return nil })
+	if err != nil || r.Message.Content != `{"city": "Paris", "temp": 21}` {
+		t.Fatalf("ollama format schema: %q %v", r.Message.Content, err)
+	}
+	// An invalid schema is a 400.
+	resp2, body := e.post("/api/chat", `{"model":"fake","messages":[{"role":"user","content":"x"}],"format":{"type":"wibble"}}`)
+	if resp2.StatusCode != 400 || !strings.Contains(body, "schema") {
+		t.Fatalf("invalid schema: %d %s", resp2.StatusCode, body)
+	}
+}
