@@ -1,6 +1,7 @@
 package grammar
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -57,6 +58,53 @@ func FuzzCompile(f *testing.F) {
 				// match twice (documented).
 				if err := g.Validate(out); err != nil && !strings.Contains(err.Error(), "oneOf") {
 					t.Fatalf("schema %s: generated %q: %v", schema, out, err)
+				}
+				return
+			}
+			out = append(out, toks[id]...)
+		}
+	})
+}
+
+// FuzzPattern: for any regular expression that compiles, generation never
+// strands and what it writes matches.
+func FuzzPattern(f *testing.F) {
+	for _, p := range []string{`^[a-z]+$`, `(?i)^x[yz]{2}`, `\d{2,3}`, `^(a|bc)*d?$`, `é|ü`, `^\p{Greek}+$`, `[^a-z]`, `^.{3}$`, `\\n`, `^"$`} {
+		f.Add(p, uint64(3))
+	}
+	v, toks, eog := testVocab()
+	f.Fuzz(func(t *testing.T, expr string, seed uint64) {
+		schema, _ := json.Marshal(map[string]any{"type": "string", "pattern": expr})
+		g, err := Compile(schema)
+		if err != nil {
+			return
+		}
+		st := g.Start(v)
+		rng := rand.New(rand.NewPCG(seed, 5))
+		logits := make([]float32, v.Size())
+		var out []byte
+		for step := 0; step < 80; step++ {
+			clear(logits)
+			st.Mask(logits)
+			var allowed []int32
+			for id, l := range logits {
+				if !math.IsInf(float64(l), -1) {
+					allowed = append(allowed, int32(id))
+				}
+			}
+			if len(allowed) == 0 {
+				t.Fatalf("nothing allowed after %q", out)
+			}
+			id := allowed[rng.IntN(len(allowed))]
+			if id == eog && !st.Done() {
+				t.Fatalf("pattern %q: dead end after %q", expr, out)
+			}
+			if err := st.Accept(id); err != nil {
+				t.Fatal(err)
+			}
+			if id == eog {
+				if err := g.Validate(out); err != nil {
+					t.Fatalf("pattern %q: %q: %v", expr, out, err)
 				}
 				return
 			}
