@@ -148,3 +148,11 @@ func BenchmarkVocabStats(b *testing.B) {
 		b.Logf("%s: %d tokens, %d plain, trie %d nodes, rest trie %d nodes, longest %d bytes", c.name, v.Size(), len(v.plain), len(v.all.label), len(v.rest.label), v.maxTok)
 	}
 }
+
+// BenchmarkLlama3Pattern: strings constrained by regular expressions walk
+// the whole vocabulary (no plain-text shortcut).
+func BenchmarkLlama3Pattern(b *testing.B) {
+	schema := `{"type":"object","properties":{"name":{"type":"string","pattern":"^[A-Z][a-z]+( [A-Z][a-z]+)*$"},"phone":{"type":"string","pattern":"^\\+?[0-9]{2,3}-[0-9]{3}-[0-9]{4}$"},"note":{"type":"string","pattern":"^[^<>]*$"}},"required":["name","phone","note"]}`
+	doc := `{"name": "Ada Lovelace King", "phone": "+44-207-1234", "note": "Wrote the first published algorithm for the Analytical Engine."}`
+	benchSteps(b, llama3Tokenizer(b), schema, doc, fresh)
+}
