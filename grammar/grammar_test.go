@@ -977,3 +977,27 @@ func TestPattern(t *testing.T) {
 		}
 	}
 }
+
+func TestClosed(t *testing.T) {
+	v, _, _ := testVocab()
+	for _, c := range []struct {
+		schema, text string
+		done, closed bool
+	}{
+		{`"json"`, `{"a":1`, false, false},
+		{`"json"`, `{"a":1}`, true, true},
+		{`{"type":"integer"}`, `12`, true, false},
+		{`{"enum":[1,12]}`, `1`, true, false},
+		{`{"enum":[1,12]}`, `12`, true, true},
+		{`{"type":"string"}`, `"x"`, true, true},
+	} {
+		g, _ := Compile([]byte(c.schema))
+		st := g.Start(v)
+		if err := st.AcceptText(c.text); err != nil {
+			t.Fatal(err)
+		}
+		if st.Done() != c.done || st.Closed() != c.closed {
+			t.Errorf("%s %s: Done %v Closed %v, want %v %v", c.schema, c.text, st.Done(), st.Closed(), c.done, c.closed)
+		}
+	}
+}

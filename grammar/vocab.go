@@ -231,6 +231,23 @@ func (st *State) Done() bool {
 	return false
 }
 
+// Closed reports whether the value is complete and nothing but trailing
+// whitespace or EOG can follow (an object, array, string or literal has
+// been closed; a top-level number is Done but not Closed, as more digits
+// could follow). A caller may stop generating here instead of waiting for
+// the model's EOG.
+func (st *State) Closed() bool {
+	if st.finished {
+		return true
+	}
+	for _, f := range st.set {
+		if f.n.kind != kRoot || f.st != 1 {
+			return false
+		}
+	}
+	return len(st.set) > 0
+}
+
 // Finished reports whether an EOG token was accepted.
 func (st *State) Finished() bool { return st.finished }
 
