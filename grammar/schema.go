@@ -142,7 +142,7 @@ type mruEntry struct {
 	g   *Grammar
 }
 
-const mruSize = 16
+const mruSize = 8
 
 func (c *mru) get(key []byte) *Grammar {
 	c.mu.Lock()

@@ -175,8 +175,9 @@ func NewVocabFunc(n int, bytesOf func(id int32) []byte, isEOG func(id int32) boo
 }
 
 // maxCached masks per grammar and vocabulary; 128k tokens take 16 KiB
-// each.
-const maxCached = 256
+// each, so with Compile's 8 recent grammars and 2 vocabularies each the
+// caches stay under 32 MiB.
+const maxCached = 128
 
 // maskCache holds the masks of states already seen, shared by every
 // generation with the same grammar and vocabulary (a server compiles a
@@ -200,7 +201,7 @@ func (c *maskCache) put(v *Vocab, key []byte, m *cachedMask) {
 	}
 	mv := c.m[v]
 	if mv == nil || len(mv) >= maxCached {
-		if len(c.m) >= 4 { // vocabularies per grammar
+		if len(c.m) >= 2 { // vocabularies per grammar
 			clear(c.m)
 		}
 		mv = map[string]*cachedMask{}
