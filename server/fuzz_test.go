@@ -75,10 +75,13 @@ func FuzzHandlers(f *testing.F) {
 		if !strings.HasPrefix(path, "/") || len(path) > 64 {
 			return
 		}
-		if _, err := url.ParseRequestURI(path); err != nil {
+		if _, err := url.ParseRequestURI(path); err != nil || strings.ContainsAny(path, " \t\r\n") {
 			return
 		}
-		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, "http://ferry.test"+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
 		w := httptest.NewRecorder()
 		e.srv.Handler().ServeHTTP(w, req)
 		if w.Code == http.StatusInternalServerError && strings.Contains(w.Body.String(), "internal error") {
