@@ -77,9 +77,14 @@ func installFast() {
 			// half the single-stream speed when weights come from DRAM.
 			nb := cols / 32
 			switch {
+			case nb%2 == 0 && nb/2 <= 64 && rows >= 4:
+				// The activation is prepared once for all rows, in a stack
+				// buffer (nothing escapes to the heap) sized to the row so
+				// short rows do not pay for clearing the large one.
+				var prep [64 * 144]byte
+				prepQ4_0(act, nb, prep[:])
+				q4_0MatVecZP(unsafe.SliceData(w), rowBytes, rows, nb, &prep[0], unsafe.SliceData(y))
 			case nb%2 == 0 && nb/2 <= q40PrepPairs && rows >= 4:
-				// The activation is prepared once for all rows (a stack
-				// buffer: nothing escapes to the heap).
 				var prep [q40PrepPairs * 144]byte
 				prepQ4_0(act, nb, prep[:])
 				q4_0MatVecZP(unsafe.SliceData(w), rowBytes, rows, nb, &prep[0], unsafe.SliceData(y))

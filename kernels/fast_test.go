@@ -37,7 +37,7 @@ func TestFastPathsMatchReference(t *testing.T) {
 		k := table[typ]
 		const tol = 1e-5
 		t.Run(typ.String()+"/"+fastPaths[typ], func(t *testing.T) {
-			for _, cols := range []int{5, 96, 256, 512, 1003, 2048, 2336, 4864} {
+			for _, cols := range []int{5, 96, 192, 256, 512, 1003, 2048, 2112, 2336, 4864} {
 				if bs := RowBytes(typ, 1); k.act == quant.Q8_K && cols%256 != 0 || cols%typ.BlockSize() != 0 || bs < 0 {
 					continue
 				}

@@ -371,11 +371,34 @@ q408t:
 	VZEROUPPER
 	RET
 
+// ZPPAIR: one pair of blocks (weights at wo(BX), prepared activation at
+// po(DX)) into accumulator acc. Scratch registers are passed in each width
+// they are used at (the assembler has no token pasting).
+#define ZPPAIR(wo, po, xs, zs, xq, yq, zq, yt, zu, acc) \
+	MOVWLZX (wo+18)(BX), AX \
+	SHLL $16, AX \
+	MOVWLZX wo(BX), R12 \
+	ORL R12, AX \
+	VMOVD AX, xs \
+	VCVTPH2PS xs, xs \
+	VMULPS (po+128)(DX), xs, xs \
+	VPERMPS zs, Z29, zs \
+	VMOVDQU32 (wo+2)(BX), xq \
+	VINSERTI32X4 $1, (wo+20)(BX), yq, yq \
+	VPSRLW $4, yq, yt \
+	VINSERTI64X4 $1, yt, zq, zq \
+	VPANDD Z31, zq, zq \
+	VMOVDQU32 (po+64)(DX), zu \
+	VPDPBUSD po(DX), zq, zu \
+	VCVTDQ2PS zu, zu \
+	VFMADD231PS zu, zs, acc
+
 // func q4_0MatVecZP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
 // q4_0MatVecZ with the activation side prepared once per call (prepQ4_0,
 // 144 bytes per block pair: the shuffled quants, -8·Σ per lane, the two
 // scales as float32), so a row's pass only unpacks weights, converts two
-// f16 scales and runs one VPDPBUSD per block pair. nb must be even.
+// f16 scales and runs one VPDPBUSD per block pair; two pairs per
+// iteration into two accumulators. nb must be even.
 TEXT ·q4_0MatVecZP(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ rowBytes+8(FP), R8
@@ -393,33 +416,26 @@ q40zprow:
 	MOVQ R11, DX
 	MOVQ R10, CX
 	VPXORD Z0, Z0, Z0
+	VPXORD Z6, Z6, Z6
+	CMPQ CX, $2
+	JLT q40zptail
 
-q40zppair:
-	MOVWLZX 18(BX), AX
-	SHLL $16, AX
-	MOVWLZX (BX), R12
-	ORL R12, AX
-	VMOVD AX, X1
-	VCVTPH2PS X1, X1
-	VMULPS 128(DX), X1, X1
-	VPERMPS Z1, Z29, Z1
+q40zpquad:
+	ZPPAIR(0, 0, X1, Z1, X2, Y2, Z2, Y3, Z5, Z0)
+	ZPPAIR(36, 144, X7, Z7, X8, Y8, Z8, Y9, Z10, Z6)
+	ADDQ $72, BX
+	ADDQ $288, DX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE q40zpquad
 
-	VMOVDQU32 2(BX), X2
-	VINSERTI32X4 $1, 20(BX), Y2, Y2
-	VPSRLW $4, Y2, Y3
-	VINSERTI64X4 $1, Y3, Z2, Z2
-	VPANDD Z31, Z2, Z2
+q40zptail:
+	TESTQ CX, CX
+	JZ q40zpend
+	ZPPAIR(0, 0, X1, Z1, X2, Y2, Z2, Y3, Z5, Z0)
 
-	VMOVDQU32 64(DX), Z5
-	VPDPBUSD (DX), Z2, Z5
-	VCVTDQ2PS Z5, Z5
-	VFMADD231PS Z5, Z1, Z0
-
-	ADDQ $36, BX
-	ADDQ $144, DX
-	DECQ CX
-	JNZ q40zppair
-
+q40zpend:
+	VADDPS Z6, Z0, Z0
 	VEXTRACTF64X4 $1, Z0, Y1
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
