@@ -1,8 +1,10 @@
 package grammar
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/ferryhq/ferry/engine"
@@ -164,5 +166,111 @@ func TestSampledModel(t *testing.T) {
 			t.Fatalf("run %d: %s: %v", i, out, err)
 		}
 		t.Logf("run %d: %s", i, out)
+	}
+}
+
+// TestRealVocabs: on the llama3 (128k byte-level BPE) and llama2 (32k
+// SentencePiece) vocabularies, a document tokenized by the real tokenizer
+// is allowed token by token, and random walks produce valid documents.
+func TestRealVocabs(t *testing.T) {
+	for _, name := range []string{"llama3", "llama2"} {
+		t.Run(name, func(t *testing.T) {
+			var tok *tokenizer.Tokenizer
+			if name == "llama3" {
+				kvs, err := tokenizer.HFMetadata(testdata.Path(t, "tokenizers", "llama3"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tok, err = tokenizer.FromKVs(kvs); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				m, err := model.Open(testdata.Path(t, "models", "llama-2-tiny-random.gguf"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				if tok, err = tokenizer.FromMetadata(&m.Metadata); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v := VocabFromTokenizer(tok)
+			g, err := Compile([]byte(benchSchema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, err := tok.Encode(benchDoc, false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := g.Start(v)
+			logits := make([]float32, v.Size())
+			for _, id := range ids {
+				clear(logits)
+				st.Mask(logits)
+				if math.IsInf(float64(logits[id]), -1) {
+					t.Fatalf("token %d %q masked", id, tok.Piece(id, false))
+				}
+				if err := st.Accept(id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !st.Closed() {
+				t.Fatal("document not complete")
+			}
+			eogs := tok.EOGTokens()
+			toks := make([][]byte, v.Size())
+			for i := range toks {
+				toks[i] = []byte(tok.Piece(int32(i), false))
+			}
+			rng := rand.New(rand.NewPCG(8, 9))
+			for w := 0; w < 3; w++ {
+				st := g.Start(v)
+				var out []byte
+				var allowed, closers []int32
+				for step := 0; step < 1500 && !st.Finished(); step++ {
+					clear(logits)
+					if st.Mask(logits) == 0 {
+						t.Fatalf("dead end after %q", out)
+					}
+					allowed, closers = allowed[:0], closers[:0]
+					eogOK := false
+					for id, l := range logits {
+						if math.IsInf(float64(l), -1) {
+							continue
+						}
+						if tok.IsEOG(int32(id)) {
+							eogOK = true
+							continue
+						}
+						allowed = append(allowed, int32(id))
+						if len(toks[id]) <= 2 && bytes.ContainsAny(toks[id], `"]}0123456789`) {
+							closers = append(closers, int32(id))
+						}
+					}
+					var id int32
+					switch {
+					case eogOK:
+						id = eogs[0]
+					case len(closers) > 0 && rng.IntN(3) > 0:
+						id = closers[rng.IntN(len(closers))]
+					default:
+						id = allowed[rng.IntN(len(allowed))]
+					}
+					if err := st.Accept(id); err != nil {
+						t.Fatal(err)
+					}
+					if !tok.IsEOG(id) {
+						out = append(out, toks[id]...)
+					}
+				}
+				if !st.Finished() {
+					t.Fatalf("walk did not finish: %q", out)
+				}
+				if err := g.Validate(out); err != nil || !json.Valid(out) {
+					t.Fatalf("%q: %v", out, err)
+				}
+			}
+		})
 	}
 }
