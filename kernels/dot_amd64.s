@@ -935,3 +935,124 @@ q2kblock:
 	JNZ q2krow
 	VZEROUPPER
 	RET
+
+// SCALEMIN: for a Q4_1/Q5_1 block at wp and its Q8_1 activation at ap,
+// Y1 = broadcast(d·dy) and X6 += m·s (the min term, summed in lane 0).
+#define SCALEMIN(wp, ap) \
+	MOVWLZX 2+wp, AX \
+	SHLQ $16, AX \
+	MOVWLZX 2+ap, R12 \
+	ORQ R12, AX \
+	SHLQ $16, AX \
+	MOVWLZX ap, R12 \
+	ORQ R12, AX \
+	SHLQ $16, AX \
+	MOVWLZX wp, R12 \
+	ORQ R12, AX \
+	VMOVQ AX, X1 \
+	VCVTPH2PS X1, X1 \
+	VMOVSHDUP X1, X2 \
+	VMULPS X2, X1, X1 \
+	VMOVHLPS X1, X1, X2 \
+	VADDSS X2, X6, X6 \
+	VBROADCASTSS X1, Y1
+
+// DOTU8: acc += Y1 · float(Σ unsigned(Y2) · signed(Y3)).
+#define DOTU8(acc) \
+	VPMADDUBSW Y3, Y2, Y4 \
+	VPMADDWD Y13, Y4, Y4 \
+	VCVTDQ2PS Y4, Y4 \
+	VFMADD231PS Y4, Y1, acc
+
+#define Q41BLOCK(wo, ao) \
+	SCALEMIN(wo(BX), ao(DX)) \
+	VMOVDQU wo+4(BX), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND Y15, Y2, Y2 \
+	VMOVDQU ao+4(DX), Y3 \
+	DOTU8(Y0)
+
+#define Q51BLOCK(wo, ao) \
+	SCALEMIN(wo(BX), ao(DX)) \
+	VPBROADCASTD wo+4(BX), Y7 \
+	VPSHUFB Y12, Y7, Y7 \
+	VPAND Y11, Y7, Y7 \
+	VPCMPEQB Y11, Y7, Y7 \
+	VPAND Y10, Y7, Y7 \
+	VMOVDQU wo+8(BX), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND Y15, Y2, Y2 \
+	VPOR Y7, Y2, Y2 \
+	VMOVDQU ao+4(DX), Y3 \
+	DOTU8(Y0)
+
+#define ROWEND \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS X1, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VADDSS X6, X0, X0 \
+	VMOVSS X0, (DI)
+
+// func q4_1MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+TEXT ·q4_1MatVecAVX2(SB), NOSPLIT, $0-48
+	LOADARGS
+	CONSTS
+
+q41row:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS X6, X6, X6
+
+q41block:
+	Q41BLOCK(0, 0)
+	ADDQ $20, BX
+	ADDQ $36, DX
+	DECQ CX
+	JNZ q41block
+
+	ROWEND
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q41row
+	VZEROUPPER
+	RET
+
+// func q5_1MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+TEXT ·q5_1MatVecAVX2(SB), NOSPLIT, $0-48
+	LOADARGS
+	CONSTS
+	MOVL $0x10101010, AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x8040201008040201, AX
+	VMOVQ AX, X11
+	VPBROADCASTQ X11, Y11
+	VMOVDQU q5shuf<>(SB), Y12
+
+q51row:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS X6, X6, X6
+
+q51block:
+	Q51BLOCK(0, 0)
+	ADDQ $24, BX
+	ADDQ $36, DX
+	DECQ CX
+	JNZ q51block
+
+	ROWEND
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q51row
+	VZEROUPPER
+	RET

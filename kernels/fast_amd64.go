@@ -38,6 +38,12 @@ func q3_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func q2_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
+func q4_1MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q5_1MatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
 func q6_KMatVecAVX2(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 // asmMatVec adapts an assembly row loop (rows ≥ 1, whole blocks of bs
@@ -107,6 +113,8 @@ func installFast() {
 	set(quant.Q5_K, "avx2", asmMatVec(q5_KMatVecAVX2, 256))
 	set(quant.Q3_K, "avx2", asmMatVec(q3_KMatVecAVX2, 256))
 	set(quant.Q2_K, "avx2", asmMatVec(q2_KMatVecAVX2, 256))
+	set(quant.Q4_1, "avx2", asmMatVec(q4_1MatVecAVX2, 32))
+	set(quant.Q5_1, "avx2", asmMatVec(q5_1MatVecAVX2, 32))
 	set(quant.Q5_0, "avx2", asmMatVec(q5_0MatVecAVX2, 32))
 	set(quant.IQ4_NL, "avx2", asmMatVec(iq4_NLMatVecAVX2, 32))
 	set(quant.IQ4_XS, "avx2", asmMatVec(iq4_XSMatVecAVX2, 256))
