@@ -108,6 +108,9 @@ func installFast() {
 	set(quant.F32, "avx2", floatMatVec(f32MatVecAVX2, dotF32Ref, 4))
 	set(quant.F16, "avx2", floatMatVec(f16MatVecAVX2, dotF16Ref, 2))
 	set(quant.BF16, "avx2", floatMatVec(bf16MatVecAVX2, dotBF16Ref, 2))
+	table[quant.F32].matmul = floatMatMul(table[quant.F32], f32Tile1x4, 4)
+	table[quant.F16].matmul = floatMatMul(table[quant.F16], f16Tile1x4, 2)
+	table[quant.BF16].matmul = floatMatMul(table[quant.BF16], bf16Tile1x4, 2)
 	set(quant.Q4_K, "avx2", asmMatVec(q4_KMatVecAVX2, 256))
 	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
 	set(quant.Q5_K, "avx2", asmMatVec(q5_KMatVecAVX2, 256))
@@ -250,3 +253,39 @@ func prepQ4_0(act []byte, nb int, prep []byte) {
 
 //go:noescape
 func q4_0MatVecZ(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func f32Tile1x4(w *byte, rowBytes, rows, n int, acts *byte, actBytes int, y *float32, ldy int)
+
+//go:noescape
+func f16Tile1x4(w *byte, rowBytes, rows, n int, acts *byte, actBytes int, y *float32, ldy int)
+
+//go:noescape
+func bf16Tile1x4(w *byte, rowBytes, rows, n int, acts *byte, actBytes int, y *float32, ldy int)
+
+// floatMatMul runs a float-weight one-row × four-activation tile over the
+// first multiple of 8 columns of groups of four activations, adding the
+// column tail with the reference; leftover activations use the matvec.
+func floatMatMul(k *kernel, tile func(w *byte, rowBytes, rows, n int, acts *byte, actBytes int, y *float32, ldy int), esz int) matMulFunc {
+	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
+		n8 := cols &^ 7
+		b4 := nBatch &^ 3
+		if n8 == 0 {
+			b4 = 0
+		}
+		for b := 0; b < b4; b += 4 {
+			tile(unsafe.SliceData(w), rowBytes, rows, n8, &acts[b*actBytes], actBytes, &y[b*ldy], ldy)
+			if n8 < cols {
+				for j := b; j < b+4; j++ {
+					a := acts[j*actBytes+4*n8 : (j+1)*actBytes]
+					for r := 0; r < rows; r++ {
+						y[j*ldy+r] += k.ref(cols-n8, w[r*rowBytes+n8*esz:(r+1)*rowBytes], a)
+					}
+				}
+			}
+		}
+		for j := b4; j < nBatch; j++ {
+			k.matvec(w, rowBytes, rows, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy:])
+		}
+	}
+}

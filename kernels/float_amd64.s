@@ -75,3 +75,76 @@ FLOATROWS(·f16MatVecAVX2, LOADF16, 2)
 
 // func bf16MatVecAVX2(w *byte, rowBytes, rows, n int, x *byte, y *float32)
 FLOATROWS(·bf16MatVecAVX2, LOADBF16, 2)
+
+// Float-weight prompt tile: one row × four activations, so each weight
+// vector is loaded (and for F16/BF16 converted) once for four FMAs.
+// Loops over all rows; n must be a multiple of 8 (the caller adds tails).
+// Registers: SI row, R8 row bytes, R9 rows left, R10 n, R11 activation 0,
+// R12 activation bytes, DI output (token 0), R13 ldy·4, BX/DX/CX/AX loop.
+#define FLOATTILE(name, LOAD8, esz) \
+TEXT name(SB), NOSPLIT, $0-64 \
+	MOVQ w+0(FP), SI \
+	MOVQ rowBytes+8(FP), R8 \
+	MOVQ rows+16(FP), R9 \
+	MOVQ n+24(FP), R10 \
+	MOVQ acts+32(FP), R11 \
+	MOVQ actBytes+40(FP), R12 \
+	MOVQ y+48(FP), DI \
+	MOVQ ldy+56(FP), R13 \
+	SHLQ $2, R13 \
+trow: \
+	MOVQ SI, BX \
+	MOVQ R11, DX \
+	LEAQ (R11)(R12*2), AX \
+	MOVQ R10, CX \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+tloop: \
+	LOAD8(0, Y4) \
+	VFMADD231PS (DX), Y4, Y0 \
+	VFMADD231PS (DX)(R12*1), Y4, Y1 \
+	VFMADD231PS (AX), Y4, Y2 \
+	VFMADD231PS (AX)(R12*1), Y4, Y3 \
+	ADDQ $(8*esz), BX \
+	ADDQ $32, DX \
+	ADDQ $32, AX \
+	SUBQ $8, CX \
+	JNZ tloop \
+	LEAQ (DI)(R13*2), AX \
+	VEXTRACTF128 $1, Y0, X4 \
+	VADDPS X4, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VMOVSS X0, (DI) \
+	VEXTRACTF128 $1, Y1, X4 \
+	VADDPS X4, X1, X1 \
+	VHADDPS X1, X1, X1 \
+	VHADDPS X1, X1, X1 \
+	VMOVSS X1, (DI)(R13*1) \
+	VEXTRACTF128 $1, Y2, X4 \
+	VADDPS X4, X2, X2 \
+	VHADDPS X2, X2, X2 \
+	VHADDPS X2, X2, X2 \
+	VMOVSS X2, (AX) \
+	VEXTRACTF128 $1, Y3, X4 \
+	VADDPS X4, X3, X3 \
+	VHADDPS X3, X3, X3 \
+	VHADDPS X3, X3, X3 \
+	VMOVSS X3, (AX)(R13*1) \
+	ADDQ $4, DI \
+	ADDQ R8, SI \
+	DECQ R9 \
+	JNZ trow \
+	VZEROUPPER \
+	RET
+
+// func f32Tile1x4(w *byte, rowBytes, rows, n int, acts *byte, actBytes int, y *float32, ldy int)
+FLOATTILE(·f32Tile1x4, LOADF32, 4)
+
+// func f16Tile1x4(w *byte, rowBytes, rows, n int, acts *byte, actBytes int, y *float32, ldy int)
+FLOATTILE(·f16Tile1x4, LOADF16, 2)
+
+// func bf16Tile1x4(w *byte, rowBytes, rows, n int, acts *byte, actBytes int, y *float32, ldy int)
+FLOATTILE(·bf16Tile1x4, LOADBF16, 2)
