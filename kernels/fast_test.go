@@ -128,3 +128,26 @@ func TestNoAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestEdgeShapes: empty rows or columns must return (the assembly loops
+// run at least once), and bad shapes must panic with a message, not
+// corrupt memory.
+func TestEdgeShapes(t *testing.T) {
+	for _, typ := range sortedTypes() {
+		y := []float32{7, 7}
+		MatVec(typ, nil, 2, 0, nil, y)
+		if y[0] != 0 || y[1] != 0 {
+			t.Errorf("%v: zero-length rows gave %v", typ, y)
+		}
+		MatVec(typ, nil, 0, 256, make([]byte, ActivationSize(ActivationType(typ), 256)), nil)
+		MatMul(typ, nil, 2, 0, nil, 1, y)
+		func() {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Errorf("%v: short weights accepted", typ)
+				}
+			}()
+			MatVec(typ, make([]byte, 10), 4, 256, make([]byte, ActivationSize(ActivationType(typ), 256)), make([]float32, 4))
+		}()
+	}
+}

@@ -171,6 +171,9 @@ func RowBytes(t quant.Type, cols int) int { return cols / t.BlockSize() * t.Byte
 // with activation act (ActivationType(t) layout).
 func DotRow(t quant.Type, w []byte, cols int, act []byte) float32 {
 	k, rb := lookup(t, cols)
+	if cols == 0 {
+		return 0
+	}
 	return k.dot(cols, w[:rb], act[:ActivationSize(k.act, cols)])
 }
 
@@ -185,6 +188,10 @@ func MatVec(t quant.Type, w []byte, rows, cols int, act []byte, y []float32) {
 			t, rows, cols, len(w), rows*rb, len(act), ActivationSize(k.act, cols), len(y), rows))
 	}
 	if rows == 0 {
+		return
+	}
+	if cols == 0 { // the assembly loops assume at least one block
+		clear(y[:rows])
 		return
 	}
 	k.matvec(w, rb, rows, cols, act, y)
@@ -207,6 +214,12 @@ func MatMulStrided(t quant.Type, w []byte, rows, cols int, acts []byte, nBatch i
 			t, rows, cols, nBatch, len(w), rows*rb, len(acts), nBatch*ab, len(y), ldy))
 	}
 	if rows == 0 || nBatch == 0 {
+		return
+	}
+	if cols == 0 {
+		for b := 0; b < nBatch; b++ {
+			clear(y[b*ldy : b*ldy+rows])
+		}
 		return
 	}
 	k.matmul(w, rb, rows, cols, acts, ab, nBatch, y, ldy)
