@@ -22,6 +22,33 @@ func q4_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 //go:noescape
 func q6_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
+//go:noescape
+func f32MatVecNEON(w *byte, rowBytes, rows, n int, x *byte, y *float32)
+
+//go:noescape
+func f16MatVecNEON(w *byte, rowBytes, rows, n int, x *byte, y *float32)
+
+//go:noescape
+func bf16MatVecNEON(w *byte, rowBytes, rows, n int, x *byte, y *float32)
+
+// floatMatVecNEON runs a float-weight NEON loop over the first multiple of
+// 16 elements of every row and adds the tail with the reference.
+func floatMatVecNEON(f func(w *byte, rowBytes, rows, n int, x *byte, y *float32), ref dotFunc, esz int) matVecFunc {
+	return func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
+		n16 := cols &^ 15
+		if n16 > 0 {
+			f(unsafe.SliceData(w), rowBytes, rows, n16, unsafe.SliceData(act), unsafe.SliceData(y))
+		} else {
+			clear(y[:rows])
+		}
+		if n16 < cols {
+			for r := 0; r < rows; r++ {
+				y[r] += ref(cols-n16, w[r*rowBytes+n16*esz:(r+1)*rowBytes], act[4*n16:])
+			}
+		}
+	}
+}
+
 // fastPaths lists, for the tests, which kernels were replaced.
 var fastPaths = map[quant.Type]string{}
 
@@ -29,6 +56,21 @@ var fastPaths = map[quant.Type]string{}
 // extension (every Apple M chip, Graviton 2+, Cortex-A76+); older cores keep
 // the portable code.
 func installFast() {
+	// Float weights need only base NEON (every arm64 CPU) and F16 conversion
+	// (ARMv8.0 FCVTL).
+	setFloat := func(t quant.Type, mv matVecFunc) {
+		k := table[t]
+		k.matvec = mv
+		k.dot = func(n int, w, a []byte) float32 {
+			var y [1]float32
+			mv(w, len(w), 1, n, a, y[:])
+			return y[0]
+		}
+		fastPaths[t] = "neon"
+	}
+	setFloat(quant.F32, floatMatVecNEON(f32MatVecNEON, dotF32Ref, 4))
+	setFloat(quant.F16, floatMatVecNEON(f16MatVecNEON, dotF16Ref, 2))
+	setFloat(quant.BF16, floatMatVecNEON(bf16MatVecNEON, dotBF16Ref, 2))
 	if !cpu.ARM64.HasASIMDDP {
 		return
 	}
