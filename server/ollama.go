@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/grammar"
 	"github.com/ferryhq/ferry/store"
 )
 
@@ -20,10 +21,9 @@ type prepared struct {
 	load     time.Duration
 	opts     genOptions
 	keep     *time.Duration
-	json     bool        // constrain output to a JSON object
-	schema   *schemaNode // ... valid against this schema
-	think    *bool       // the request's think flag
-	rendered string      // the prompt text
+	grammar  *grammar.Grammar // constrains the output (format)
+	think    *bool            // the request's think flag
+	rendered string           // the prompt text
 }
 
 func keepOf(d *api.Duration) *time.Duration {
@@ -84,7 +84,7 @@ func (p *prepared) schedRequest(prompt []int32, logprobs bool, top int) Request 
 	if np < 0 {
 		np = -1
 	}
-	return Request{Prompt: prompt, NumPredict: np, Stop: p.opts.Stop, Sample: p.opts.Sample, Logprobs: logprobs, TopLogprobs: top, JSON: p.json, Schema: p.schema}
+	return Request{Prompt: prompt, NumPredict: np, Stop: p.opts.Stop, Sample: p.opts.Sample, Logprobs: logprobs, TopLogprobs: top, Grammar: p.grammar}
 }
 
 // streamer writes NDJSON lines, flushing each.
@@ -210,8 +210,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.finish(p)
-	p.json = wantsJSON(req.Format)
-	p.schema, _ = formatSchema(req.Format)
+	p.grammar, _ = compileFormat(req.Format)
 	be := p.r.be
 	text := req.Prompt
 	if !req.Raw {
@@ -366,42 +365,27 @@ func (s *Server) validateChat(msgs []api.Message, tools []api.Tool) error {
 	return nil
 }
 
-// wantsJSON reports whether a (validated) format asks for JSON output.
-// A schema is honoured as "one JSON object"; its properties are not yet
-// enforced.
-func wantsJSON(f json.RawMessage) bool {
-	return len(f) > 0 && string(f) != "null" && string(f) != `""`
-}
-
-// checkFormat validates Ollama's "format": "json" or a JSON schema object.
-func checkFormat(f json.RawMessage) error {
+// compileFormat compiles Ollama's "format" ("json" or a JSON schema) with
+// package grammar; nil when no format was given.
+func compileFormat(f json.RawMessage) (*grammar.Grammar, error) {
 	if len(f) == 0 || string(f) == "null" || string(f) == `""` {
-		return nil
-	}
-	var s string
-	if json.Unmarshal(f, &s) == nil {
-		if s != "json" {
-			return errf(http.StatusBadRequest, "invalid format %q: expected \"json\" or a JSON schema object", s)
-		}
-		return nil
-	}
-	var obj map[string]any
-	if json.Unmarshal(f, &obj) != nil {
-		return errf(http.StatusBadRequest, "invalid format: expected \"json\" or a JSON schema object")
-	}
-	if _, err := parseSchema(f); err != nil {
-		return errf(http.StatusBadRequest, "invalid format schema: %v", err)
-	}
-	return nil
-}
-
-// formatSchema returns the schema of a (validated) format object, nil for
-// "json".
-func formatSchema(f json.RawMessage) (*schemaNode, error) {
-	if len(f) == 0 || f[0] != '{' {
 		return nil, nil
 	}
-	return parseSchema(f)
+	var s string
+	if json.Unmarshal(f, &s) == nil && s != "json" {
+		return nil, errf(http.StatusBadRequest, "invalid format %q: expected \"json\" or a JSON schema object", s)
+	}
+	g, err := grammar.Compile(f)
+	if err != nil {
+		return nil, errf(http.StatusBadRequest, "invalid format schema: %v", err)
+	}
+	return g, nil
+}
+
+// checkFormat validates Ollama's "format".
+func checkFormat(f json.RawMessage) error {
+	_, err := compileFormat(f)
+	return err
 }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
@@ -439,8 +423,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.finish(p)
-	p.json = wantsJSON(req.Format)
-	p.schema, _ = formatSchema(req.Format)
+	p.grammar, _ = compileFormat(req.Format)
 	if req.Think != nil {
 		b := req.Think.Enabled()
 		p.think = &b

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/grammar"
 )
 
 // maxChoices bounds "n": every choice is a sequence in the batch.
@@ -368,9 +369,13 @@ func (s *Server) handleOAIChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.finish(p)
-	p.json = req.ResponseFormat != nil && (req.ResponseFormat.Type == "json_object" || req.ResponseFormat.Type == "json_schema")
-	if p.json && req.ResponseFormat.JSONSchema != nil {
-		p.schema, _ = parseSchema(req.ResponseFormat.JSONSchema.Schema)
+	if rf := req.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "json_object":
+			p.grammar = grammar.JSONObject()
+		case "json_schema":
+			p.grammar, _ = grammar.Compile(rf.JSONSchema.Schema)
+		}
 	}
 	prompt, err := s.chatPrompt(p, msgs, tools, nil)
 	if err != nil {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/ferryhq/ferry/grammar"
 	"github.com/ferryhq/ferry/sample"
 )
 
@@ -28,10 +28,9 @@ type Request struct {
 	Sample      SampleOptions
 	Logprobs    bool
 	TopLogprobs int
-	// JSON constrains the output to one JSON object (format:"json",
-	// response_format): tokens that would break it are masked.
-	JSON   bool
-	Schema *schemaNode // with JSON: the schema to enforce (nil: any object)
+	// Grammar constrains the output (format:"json" or a schema,
+	// response_format): tokens that cannot continue it are masked.
+	Grammar *grammar.Grammar
 }
 
 // Chunk is a piece of streamed output.
@@ -91,6 +90,7 @@ type Scheduler struct {
 	done   chan struct{}
 
 	slots []*slot
+	vocab *grammar.Vocab // built on the first constrained request
 }
 
 type slot struct {
@@ -109,7 +109,7 @@ type job struct {
 	last       int32   // sampled token to feed next
 	history    []int32 // prompt + generated (penalties, context)
 	sampler    *sample.Sampler
-	json       *jsonMachine
+	gram       *grammar.State
 	n          int // tokens generated
 	cached     int
 	evalled    int
@@ -357,9 +357,13 @@ func (s *Scheduler) start(sl *slot, j *job, n int) error {
 	j.pending = j.req.Prompt[n:]
 	j.history = append([]int32(nil), j.req.Prompt...)
 	j.sampler = sample.New(toSample(j.req.Sample))
-	j.json = nil
-	if j.req.JSON {
-		j.json = newSchemaMachine(j.req.Schema)
+	j.gram = nil
+	if j.req.Grammar != nil {
+		if s.vocab == nil {
+			// Once per model: the vocabulary as a byte trie.
+			s.vocab = grammar.NewVocabFunc(s.be.VocabSize(), s.be.TokenBytes, s.be.IsEOG)
+		}
+		j.gram = j.req.Grammar.Start(s.vocab)
 	}
 	j.sampler.Accept(j.req.Prompt...)
 	j.logits = make([]float32, s.be.VocabSize())
@@ -505,10 +509,13 @@ func (s *Scheduler) sampleNext(j *job) {
 	if j.req.Logprobs {
 		raw = j.logits // Sample leaves logits unmodified
 	}
+	if j.gram != nil {
+		j.gram.Mask(j.logits) // leaves EOG allowed if nothing else is
+	}
 	tok := j.sampler.Sample(j.logits)
-	if j.json != nil {
-		if tok = s.constrain(j, tok); tok < 0 {
-			s.end(j, "stop") // no token can continue the JSON
+	if j.gram != nil {
+		if err := j.gram.Accept(tok); err != nil {
+			s.end(j, "stop") // defensive: a masked pick always passes
 			return
 		}
 	}
@@ -531,10 +538,7 @@ func (s *Scheduler) sampleNext(j *job) {
 		j.lps = append(j.lps, *lp)
 	}
 	j.raw = append(j.raw, b...)
-	if j.json != nil {
-		j.json.advance(b)
-	}
-	if s.flush(j) || j.json != nil && j.json.done {
+	if s.flush(j) || j.gram != nil && j.gram.Closed() {
 		s.end(j, "stop")
 		return
 	}
@@ -625,48 +629,4 @@ func (s *Scheduler) end(j *job, reason string) {
 	}
 	s.release(j)
 	j.finish(res, nil)
-}
-
-// jsonOK reports whether tok may come next under the JSON constraint:
-// an end-of-generation token only once the object is complete, any other
-// token only if its bytes keep the output a JSON prefix.
-func (s *Scheduler) jsonOK(j *job, tok int32) bool {
-	if s.be.IsEOG(tok) {
-		return j.json.done
-	}
-	return j.json.accepts(s.be.TokenBytes(tok))
-}
-
-// constrain replaces a sampled token the JSON constraint forbids. Trying
-// the sampler's choices first keeps the common case cheap; after a few
-// rejections every token of the vocabulary is checked and the forbidden
-// ones masked. It returns -1 when nothing is allowed.
-func (s *Scheduler) constrain(j *job, tok int32) int32 {
-	negInf := float32(math.Inf(-1))
-	for range 8 {
-		if s.jsonOK(j, tok) {
-			return tok
-		}
-		j.logits[tok] = negInf
-		tok = j.sampler.Sample(j.logits)
-	}
-	allowed := false
-	for id := range j.logits {
-		if j.logits[id] == negInf {
-			continue
-		}
-		if s.jsonOK(j, int32(id)) {
-			allowed = true
-		} else {
-			j.logits[id] = negInf
-		}
-	}
-	if !allowed {
-		return -1
-	}
-	tok = j.sampler.Sample(j.logits)
-	if !s.jsonOK(j, tok) {
-		return -1
-	}
-	return tok
 }
