@@ -17,14 +17,19 @@ type SeqTokens struct {
 	// AllLogits asks for logits at every token of this entry (evaluation,
 	// perplexity); otherwise only the last token's logits are returned.
 	AllLogits bool
+	// Hidden returns the final hidden state (after the output norm, before
+	// the output projection; Dim wide) instead of logits, for embeddings.
+	// The vocabulary-sized projection is skipped. Every entry of a step
+	// must agree on Hidden.
+	Hidden bool
 }
 
 // Step runs one forward pass over a batch that may mix sequences: some
 // decoding one token, others prefilling prompt chunks. Each entry's tokens
 // are appended at the sequence's current end (positions Len() ..). It
 // returns the requested logits rows in batch order (one row per entry, or
-// one per token for AllLogits entries). The rows alias engine memory and
-// stay valid until the next Step.
+// one per token for AllLogits entries), or hidden-state rows for Hidden
+// steps. The rows alias engine memory and stay valid until the next Step.
 //
 // On error (bad token id, context or cache exhausted) no sequence's length
 // changes.
@@ -46,6 +51,9 @@ func (e *Engine) Step(batch []SeqTokens) ([][]float32, error) {
 		}
 		if len(b.Tokens) == 0 {
 			return nil, fmt.Errorf("engine: batch entry %d: no tokens", i)
+		}
+		if b.Hidden != batch[0].Hidden {
+			return nil, fmt.Errorf("engine: batch entry %d: a step cannot mix hidden-state and logits entries", i)
 		}
 		if s.n+len(b.Tokens) > e.opts.Context {
 			return nil, &ContextError{Have: s.n, Add: len(b.Tokens), Context: e.opts.Context}
@@ -70,7 +78,12 @@ func (e *Engine) Step(batch []SeqTokens) ([][]float32, error) {
 			return nil, err
 		}
 	}
-	sc.ensureOut(nOut, e.cfg.Vocab)
+	width := e.cfg.Vocab
+	sc.hidden = len(batch) > 0 && batch[0].Hidden
+	if sc.hidden {
+		width = e.cfg.Dim
+	}
+	sc.ensureOut(nOut, width)
 
 	// Walk the batch in chunks of at most BatchSize tokens; a chunk may
 	// cover the tail of one entry and the head of the next.
@@ -229,6 +242,15 @@ func (e *Engine) forward(n int) {
 	}
 
 	// Final norm and logits for the rows that asked for them.
+	if sc.hidden {
+		// Embeddings: the normed state is the answer; no projection.
+		for t := 0; t < n; t++ {
+			if o := sc.tokOut[t]; o >= 0 {
+				rmsNorm(sc.logits[o*dim:(o+1)*dim], sc.x[t*dim:(t+1)*dim], e.outputNorm, c.Eps)
+			}
+		}
+		return
+	}
 	m := 0
 	for t := 0; t < n; t++ {
 		if sc.tokOut[t] < 0 {

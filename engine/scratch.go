@@ -32,8 +32,9 @@ type scratch struct {
 	maxTile int
 	workers []attnScratch
 
-	logits  []float32
+	logits  []float32 // output rows: logits, or hidden states when hidden
 	outRows [][]float32
+	hidden  bool // the current step returns hidden states (SeqTokens.Hidden)
 
 	mm   matmulJob
 	qa   quantJob
