@@ -40,10 +40,15 @@ type Backend interface {
 	Close() error
 }
 
-// Embedder is implemented by backends that can produce embeddings.
+// Embedder is implemented by backends that can produce embeddings. The
+// scheduler calls it on its own goroutine, never during a Forward.
 type Embedder interface {
-	// Embed returns the mean-pooled final hidden state of the tokens.
-	Embed(tokens []int32) ([]float32, error)
+	// Embed runs tokens as the whole content of seq (emptying it first)
+	// and returns the final hidden state pooled as the model asks
+	// (llama.cpp's pooling_type; the last token for causal LMs without
+	// one), not normalised. On success seq holds the tokens; on error it
+	// is empty.
+	Embed(seq Seq, tokens []int32) ([]float32, error)
 }
 
 // Seq is one sequence's KV cache.

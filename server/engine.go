@@ -173,6 +173,16 @@ func (b *engineBackend) Forward(items []BatchItem) error {
 	return nil
 }
 
+// Embed pools the model's final hidden states with the engine; a
+// reranker's pooling (rank) is refused.
+func (b *engineBackend) Embed(seq Seq, tokens []int32) ([]float32, error) {
+	p := b.e.Pooling()
+	if p == engine.PoolingRank {
+		return nil, fmt.Errorf("%s: pooling type %v (a reranker) does not produce embeddings", b.m.Path, p)
+	}
+	return b.e.Embed(seq.(*engineSeq).s, tokens, p)
+}
+
 // Render uses the request's template (a Modelfile TEMPLATE), else the
 // model's chat template. A model without one (a base model such as
 // stories260K) gets the messages' contents joined by blank lines, so

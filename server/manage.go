@@ -420,6 +420,9 @@ func embedInputs(in any) ([]string, error) {
 	case nil:
 		return nil, nil
 	case string:
+		if t == "" {
+			return nil, nil // as Ollama: no input, just load the model
+		}
 		return []string{t}, nil
 	case []any:
 		out := make([]string, 0, len(t))
@@ -435,37 +438,76 @@ func embedInputs(in any) ([]string, error) {
 	return nil, errf(http.StatusBadRequest, "input must be a string or an array of strings")
 }
 
-// embed computes embeddings for inputs, L2-normalised as Ollama's /api/embed
-// returns them when normalize is set.
-func (s *Server) embed(r *http.Request, name string, inputs []string, opts map[string]any, keep *api.Duration, normalize bool) ([][]float32, int, time.Duration, error) {
+// embedInput is one text to embed, or token ids given directly (OpenAI's
+// token-array inputs).
+type embedInput struct {
+	text   string
+	tokens []int32
+	ids    bool // tokens were given; text is unused
+}
+
+func textInputs(in []string) []embedInput {
+	out := make([]embedInput, len(in))
+	for i, t := range in {
+		out[i] = embedInput{text: t}
+	}
+	return out
+}
+
+// embed computes embeddings for inputs through the model's scheduler (the
+// engine is driven by one goroutine), L2-normalised when normalize is set
+// as Ollama's /api/embed and OpenAI's endpoint return them; the legacy
+// /api/embeddings returns the raw pooled vector. An input longer than the
+// context is cut to it when truncate is set, else refused with 400. It
+// returns the vectors, the number of tokens evaluated and the load time.
+func (s *Server) embed(r *http.Request, name string, inputs []embedInput, opts map[string]any, keep *api.Duration, truncate, normalize bool) ([][]float32, int, time.Duration, error) {
 	p, err := s.prepare(r.Context(), name, opts, keep)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	defer s.finish(p)
-	e, ok := p.r.be.(Embedder)
-	if !ok {
-		return nil, 0, 0, errf(http.StatusNotImplemented, "model %q does not support embeddings in ferry yet", name)
+	if _, ok := p.r.be.(Embedder); !ok {
+		return nil, 0, 0, errf(http.StatusNotImplemented, "model %q does not support embeddings", name)
 	}
-	var out [][]float32
+	ctxLen := p.r.be.ContextLength()
+	vocab := p.r.be.VocabSize()
+	// Tokenize and check every input before computing any vector.
+	toks := make([][]int32, len(inputs))
 	count := 0
-	for _, in := range inputs {
-		toks, err := p.r.be.Tokenize(in, true)
-		if err != nil {
-			return nil, 0, 0, errf(http.StatusBadRequest, "tokenizing input: %v", err)
+	for i, in := range inputs {
+		t := in.tokens
+		if !in.ids {
+			if t, err = p.r.be.Tokenize(in.text, true); err != nil {
+				return nil, 0, 0, errf(http.StatusBadRequest, "tokenizing input %d: %v", i, err)
+			}
 		}
-		if len(toks) >= p.r.be.ContextLength() {
-			return nil, 0, 0, errf(http.StatusBadRequest, "input is %d tokens, the context window holds %d", len(toks), p.r.be.ContextLength())
+		for _, id := range t {
+			if id < 0 || int(id) >= vocab {
+				return nil, 0, 0, errf(http.StatusBadRequest, "input %d: token id %d is outside the vocabulary (0..%d)", i, id, vocab-1)
+			}
 		}
-		v, err := e.Embed(toks)
+		if len(t) == 0 {
+			return nil, 0, 0, errf(http.StatusBadRequest, "input %d is empty", i)
+		}
+		if len(t) > ctxLen {
+			if !truncate {
+				return nil, 0, 0, errf(http.StatusBadRequest, "input length exceeds maximum context length: input %d is %d tokens, the context holds %d", i, len(t), ctxLen)
+			}
+			t = t[:ctxLen]
+		}
+		toks[i] = t
+		count += len(t)
+	}
+	out := make([][]float32, len(toks))
+	for i, t := range toks {
+		v, err := p.r.sched.Embed(r.Context(), t)
 		if err != nil {
 			return nil, 0, 0, err
 		}
 		if normalize {
 			normalizeL2(v)
 		}
-		count += len(toks)
-		out = append(out, v)
+		out[i] = v
 	}
 	return out, count, p.load, nil
 }
@@ -510,7 +552,8 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, api.EmbedResponse{Model: req.Model, Embeddings: [][]float32{}})
 		return
 	}
-	vecs, n, load, err := s.embed(r, req.Model, inputs, req.Options, req.KeepAlive, true)
+	truncate := req.Truncate == nil || *req.Truncate
+	vecs, n, load, err := s.embed(r, req.Model, textInputs(inputs), req.Options, req.KeepAlive, truncate, true)
 	if err != nil {
 		ollamaError(w, err)
 		return
@@ -540,7 +583,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, api.EmbeddingResponse{Embedding: []float64{}})
 		return
 	}
-	vecs, _, _, err := s.embed(r, req.Model, []string{req.Prompt}, req.Options, req.KeepAlive, false)
+	vecs, _, _, err := s.embed(r, req.Model, textInputs([]string{req.Prompt}), req.Options, req.KeepAlive, true, false)
 	if err != nil {
 		ollamaError(w, err)
 		return

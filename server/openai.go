@@ -619,22 +619,60 @@ func (s *Server) handleOAIModel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.OpenAIModel{ID: id, Object: "model", Created: m.ModifiedAt.Unix(), OwnedBy: string(m.Source)})
 }
 
+// oaiEmbedInputs parses OpenAI's embedding input: a string, a list of
+// strings, a list of token ids, or a list of such lists.
+func oaiEmbedInputs(raw json.RawMessage) ([]embedInput, error) {
+	bad := errf(http.StatusBadRequest, "input must be a string, an array of strings, an array of token ids or an array of token-id arrays")
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		if one == "" {
+			return nil, errf(http.StatusBadRequest, "input must not be empty")
+		}
+		return []embedInput{{text: one}}, nil
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil || list == nil {
+		return nil, bad
+	}
+	if len(list) == 0 {
+		return nil, errf(http.StatusBadRequest, "input must not be empty")
+	}
+	var texts []string
+	if json.Unmarshal(raw, &texts) == nil {
+		for i, t := range texts {
+			if t == "" {
+				return nil, errf(http.StatusBadRequest, "input %d is empty", i)
+			}
+		}
+		return textInputs(texts), nil
+	}
+	var ids []int32
+	if json.Unmarshal(raw, &ids) == nil {
+		return []embedInput{{tokens: ids, ids: true}}, nil
+	}
+	var lists [][]int32
+	if json.Unmarshal(raw, &lists) == nil {
+		out := make([]embedInput, len(lists))
+		for i, l := range lists {
+			if len(l) == 0 {
+				return nil, errf(http.StatusBadRequest, "input %d is empty", i)
+			}
+			out[i] = embedInput{tokens: l, ids: true}
+		}
+		return out, nil
+	}
+	return nil, bad
+}
+
 func (s *Server) handleOAIEmbeddings(w http.ResponseWriter, r *http.Request) {
 	var req api.EmbeddingsRequest
 	if err := s.decodeJSON(r, &req); err != nil {
 		openaiError(w, err)
 		return
 	}
-	var inputs []string
-	var one string
-	if json.Unmarshal(req.Input, &one) == nil {
-		inputs = []string{one}
-	} else if json.Unmarshal(req.Input, &inputs) != nil {
-		openaiError(w, errf(http.StatusBadRequest, "input must be a string or an array of strings (token arrays are not supported)"))
-		return
-	}
-	if len(inputs) == 0 {
-		openaiError(w, errf(http.StatusBadRequest, "input must not be empty"))
+	inputs, err := oaiEmbedInputs(req.Input)
+	if err != nil {
+		openaiError(w, err)
 		return
 	}
 	if len(inputs) > s.cfg.MaxMessages {
@@ -645,7 +683,11 @@ func (s *Server) handleOAIEmbeddings(w http.ResponseWriter, r *http.Request) {
 		openaiError(w, errf(http.StatusBadRequest, "encoding_format must be float or base64"))
 		return
 	}
-	vecs, n, _, err := s.embed(r, req.Model, inputs, nil, nil, true)
+	if req.Dimensions < 0 {
+		openaiError(w, errf(http.StatusBadRequest, "dimensions must be positive"))
+		return
+	}
+	vecs, n, _, err := s.embed(r, req.Model, inputs, nil, nil, true, true)
 	if err != nil {
 		openaiError(w, err)
 		return

@@ -18,6 +18,7 @@ var (
 	ErrQueueFull     = errors.New("server busy: too many queued requests, retry later")
 	ErrClosed        = errors.New("model is unloading")
 	ErrPromptTooLong = errors.New("prompt is longer than the context window")
+	ErrNoEmbeddings  = errors.New("this model's backend cannot compute embeddings")
 )
 
 // Request is one generation for the scheduler.
@@ -103,6 +104,10 @@ type slot struct {
 type job struct {
 	ctx context.Context
 	req Request
+	// embed marks an embedding job: req.Prompt is run through the
+	// backend's Embedder in a slot and vec receives the pooled state.
+	embed bool
+	vec   []float32
 
 	slot       *slot
 	pending    []int32 // prompt tokens still to evaluate
@@ -247,6 +252,80 @@ func (s *Scheduler) Generate(ctx context.Context, req Request, fn func(Chunk) er
 	}
 }
 
+// Embed computes the pooled final hidden state of tokens (not normalised)
+// with the backend's Embedder. It runs on the scheduler's goroutine in a
+// free slot, between batched steps, so it never overlaps a forward pass on
+// the same model and obeys the same queue limits as generation.
+func (s *Scheduler) Embed(ctx context.Context, tokens []int32) ([]float32, error) {
+	if _, ok := s.be.(Embedder); !ok {
+		return nil, ErrNoEmbeddings
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("empty input")
+	}
+	if len(tokens) > s.be.ContextLength() {
+		return nil, fmt.Errorf("%w: %d tokens, context holds %d", ErrPromptTooLong, len(tokens), s.be.ContextLength())
+	}
+	j := &job{ctx: ctx, req: Request{Prompt: tokens}, embed: true, notify: make(chan struct{}, 1), t0: time.Now()}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if len(s.queue) >= s.opts.QueueSize+(s.opts.Parallel-s.active) {
+		s.mu.Unlock()
+		return nil, ErrQueueFull
+	}
+	s.queue = append(s.queue, j)
+	s.mu.Unlock()
+	s.signal()
+	select {
+	case <-j.waitDone():
+	case <-ctx.Done():
+		s.mu.Lock()
+		for i, q := range s.queue {
+			if q == j {
+				s.queue = append(s.queue[:i], s.queue[i+1:]...)
+				s.mu.Unlock()
+				return nil, ctx.Err()
+			}
+		}
+		s.mu.Unlock()
+		// Admitted: the embedding runs to its end (it is one call); wait
+		// so the slot is known free when we return.
+		<-j.waitDone()
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return nil, j.err
+	}
+	return j.vec, nil
+}
+
+// runEmbed runs an admitted embedding job to its end. The slot's sequence
+// holds the input afterwards, which a later prompt may reuse as a prefix.
+func (s *Scheduler) runEmbed(j *job) {
+	sl := j.slot
+	v, err := s.be.(Embedder).Embed(sl.seq, j.req.Prompt)
+	if err != nil {
+		sl.tokens = sl.tokens[:0]
+		if sl.seq.Len() > 0 {
+			sl.seq.Truncate(0)
+		}
+	} else {
+		sl.tokens = append(sl.tokens[:0], j.req.Prompt...)
+	}
+	s.release(j)
+	j.mu.Lock()
+	j.vec = v
+	j.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("embedding failed: %w", err)
+	}
+	j.finish(&Result{PromptTokens: len(j.req.Prompt), PromptEvalCount: len(j.req.Prompt)}, err)
+}
+
 // waitDone returns a channel closed when the loop has finished j.
 func (j *job) waitDone() <-chan struct{} {
 	ch := make(chan struct{})
@@ -312,6 +391,14 @@ func (s *Scheduler) admit() {
 			if sl.job != nil {
 				continue
 			}
+			if j.embed {
+				// Embeddings reuse nothing: take the least recently used
+				// free slot and keep the caches worth keeping.
+				if best == nil || sl.used.Before(best.used) {
+					best, bestN = sl, 0
+				}
+				continue
+			}
 			n := commonPrefix(sl.tokens, j.req.Prompt)
 			if n > bestN || n == bestN && best != nil && sl.used.Before(best.used) {
 				best, bestN = sl, n
@@ -337,6 +424,11 @@ func (s *Scheduler) start(sl *slot, j *job, n int) error {
 		}
 		sl.seq = seq
 		sl.tokens = nil
+	}
+	if j.embed {
+		sl.job = j
+		j.slot = sl
+		return nil
 	}
 	if n >= len(j.req.Prompt) {
 		n = len(j.req.Prompt) - 1 // re-evaluate the last token for its logits
@@ -428,6 +520,16 @@ func (s *Scheduler) loop() {
 			live = append(live, j)
 		}
 		running = live
+		// Embedding jobs run whole, between steps.
+		gen := running[:0]
+		for _, j := range running {
+			if j.embed {
+				s.runEmbed(j)
+				continue
+			}
+			gen = append(gen, j)
+		}
+		running = gen
 		if len(running) == 0 {
 			s.mu.Lock()
 			idle := len(s.queue) == 0 && !s.closed
