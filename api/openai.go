@@ -305,7 +305,14 @@ type EmbeddingsResponse struct {
 	Object string            `json:"object"`
 	Data   []OpenAIEmbedding `json:"data"`
 	Model  string            `json:"model"`
-	Usage  OpenAIUsage       `json:"usage"`
+	Usage  EmbeddingsUsage   `json:"usage"`
+}
+
+// EmbeddingsUsage counts the input tokens of /v1/embeddings (OpenAI sends
+// no completion_tokens there).
+type EmbeddingsUsage struct {
+	PromptTokens int `json:"prompt_tokens"`
+	TotalTokens  int `json:"total_tokens"`
 }
 
 // OpenAIEmbedding is one vector (float list, or base64 string when

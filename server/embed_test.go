@@ -201,6 +201,10 @@ func TestEmbeddingsRawHTTP(t *testing.T) {
 	if o.Object != "list" || o.Model != "stories" || len(o.Data) != 1 || o.Data[0].Object != "embedding" || o.Data[0].Index == nil || *o.Data[0].Index != 0 || o.Usage.PromptTokens == 0 || o.Usage.TotalTokens != o.Usage.PromptTokens {
 		t.Fatalf("/v1/embeddings shape: %s", body)
 	}
+	var top, usage map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &top); err != nil || json.Unmarshal(top["usage"], &usage) != nil || len(usage) != 2 {
+		t.Fatalf("usage must hold exactly prompt_tokens and total_tokens: %s", body)
+	}
 	b, err := base64.StdEncoding.DecodeString(o.Data[0].Embedding)
 	if err != nil || len(b) != 4*len(ref[0]) {
 		t.Fatalf("base64: %v, %d bytes", err, len(b))

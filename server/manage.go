@@ -504,6 +504,12 @@ func (s *Server) embed(r *http.Request, name string, inputs []embedInput, opts m
 		if err != nil {
 			return nil, 0, 0, err
 		}
+		for _, x := range v {
+			// JSON cannot carry them; Ollama refuses the same way.
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, 0, 0, errf(http.StatusInternalServerError, "embedding of input %d contains NaN or Inf values", i)
+			}
+		}
 		if normalize {
 			normalizeL2(v)
 		}

@@ -692,7 +692,7 @@ func (s *Server) handleOAIEmbeddings(w http.ResponseWriter, r *http.Request) {
 		openaiError(w, err)
 		return
 	}
-	resp := api.EmbeddingsResponse{Object: "list", Model: req.Model, Usage: api.OpenAIUsage{PromptTokens: n, TotalTokens: n}}
+	resp := api.EmbeddingsResponse{Object: "list", Model: req.Model, Usage: api.EmbeddingsUsage{PromptTokens: n, TotalTokens: n}}
 	for i, v := range vecs {
 		if req.Dimensions > 0 && req.Dimensions < len(v) {
 			v = v[:req.Dimensions]

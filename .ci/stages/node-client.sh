@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The official `openai` npm package against `ferry serve` (stories260K):
-# chat (plain and streamed with usage), completions, models, errors.
+# chat (plain and streamed with usage), completions, embeddings, models, errors.
 set -euo pipefail
 root=$(pwd)
 data="${FERRY_TESTDATA:-$root/../shared/testdata}"
@@ -41,6 +41,13 @@ if (streamed !== text || !usage || usage.completion_tokens !== 12) fail(`stream 
 const c = await client.completions.create({ model: "stories", prompt: "Once upon a time", max_tokens: 8, temperature: 0 });
 if (!c.choices[0].text || c.usage.completion_tokens !== 8) fail(JSON.stringify(c));
 
+// embeddings.create asks for base64 by default and decodes it.
+const e = await client.embeddings.create({ model: "stories", input: ["Once upon a time", "The cat"] });
+const f = await client.embeddings.create({ model: "stories", input: "Once upon a time", encoding_format: "float" });
+const n = Math.hypot(...e.data[0].embedding);
+if (e.object !== "list" || e.data.length !== 2 || e.data[1].index !== 1 || e.data[0].embedding.length !== 64 || Math.abs(n - 1) > 1e-4 || !(e.usage.prompt_tokens > 0)) fail(JSON.stringify(e).slice(0, 300));
+if (f.data[0].embedding.some((x, i) => Math.abs(x - e.data[0].embedding[i]) > 1e-6)) fail("base64 and float embeddings differ");
+
 const models = await client.models.list();
 if (!models.data.some((m) => m.id === "stories:latest")) fail(JSON.stringify(models.data));
 
@@ -56,6 +63,6 @@ try {
 } catch (e) {
   if (!(e instanceof OpenAI.BadRequestError)) fail(`bad temperature: ${e}`);
 }
-console.log("openai npm client: all 6 checks OK");
+console.log("openai npm client: all 7 checks OK");
 JS
 BASE="http://127.0.0.1:$port/v1" node "$work/check.mjs" || { cat "$work/serve.log"; exit 1; }
