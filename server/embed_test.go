@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"strings"
@@ -323,5 +324,73 @@ func TestEmbeddingsUnsupportedBackend(t *testing.T) {
 		if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(body, "does not support embeddings") {
 			t.Errorf("%s: %d %s", c[0], resp.StatusCode, body)
 		}
+	}
+}
+
+// fakeEmbedder adds an Embedder to the fake: the vector is the token sum,
+// and the sequence holds the tokens afterwards like the engine's.
+type fakeEmbedder struct {
+	*fakeBackend
+	calls int
+}
+
+func (f *fakeEmbedder) Embed(seq Seq, tokens []int32) ([]float32, error) {
+	f.calls++
+	s := seq.(*fakeSeq)
+	s.tokens = append(s.tokens[:0], tokens...)
+	sum := 0
+	for _, t := range tokens {
+		sum += int(t)
+	}
+	return []float32{float32(sum), float32(len(tokens))}, nil
+}
+
+// An embedding takes the least recently used free slot, so the prompt
+// cache of a recent generation survives it.
+func TestSchedulerEmbedKeepsPrefixCache(t *testing.T) {
+	fb := &fakeEmbedder{fakeBackend: newFake()}
+	s := NewScheduler(fb, SchedOptions{Parallel: 2})
+	defer s.Close()
+	ctx := context.Background()
+	prompt, _ := fb.Tokenize("a long shared prompt", true)
+	gen := func() *Result {
+		r, err := s.Generate(ctx, Request{Prompt: prompt, NumPredict: 3}, func(Chunk) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	gen()
+	for i := 0; i < 3; i++ {
+		v, err := s.Embed(ctx, []int32{1, 2, 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v[0] != 6 || v[1] != 3 {
+			t.Fatalf("embedding %v", v)
+		}
+	}
+	if r := gen(); r.PromptEvalCount != 1 {
+		t.Fatalf("after embeddings the prompt evaluated %d tokens, want 1 (cached)", r.PromptEvalCount)
+	}
+	if fb.calls != 3 {
+		t.Fatalf("%d Embed calls", fb.calls)
+	}
+	if _, err := s.Embed(ctx, make([]int32, fb.ctxLen+1)); !errors.Is(err, ErrPromptTooLong) {
+		t.Fatalf("input past the context: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Embed(cctx, []int32{1}); err == nil {
+		t.Fatal("cancelled embedding returned no error")
+	}
+	if run, q := s.Busy(); run != 0 || q != 0 {
+		t.Fatalf("busy %d/%d after the embeddings", run, q)
+	}
+	// A backend without an Embedder is refused.
+	plain := NewScheduler(newFake(), SchedOptions{Parallel: 1})
+	defer plain.Close()
+	if _, err := plain.Embed(ctx, []int32{1}); !errors.Is(err, ErrNoEmbeddings) {
+		t.Fatalf("plain backend: %v", err)
 	}
 }

@@ -19,7 +19,7 @@ func FuzzDecodeRequests(f *testing.F) {
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"}]}],"stop":"x","n":2,"max_tokens":3}`,
 		`{"model":"m","prompt":["a","b"],"stop":null,"logprobs":2}`,
 		`{"keep_alive":-1}`, `{"keep_alive":1e300}`, `{"think":"high"}`, `{"format":{"type":"object"}}`,
-		`[[[[[[]]]]]]`, `{"input":[1,2,3]}`, `"\u0000"`, ``,
+		`[[[[[[]]]]]]`, `{"input":[1,2,3]}`, `{"input":[[1],[]]}`, `{"input":["a",[1]]}`, `"\u0000"`, ``,
 	} {
 		f.Add(s)
 	}
@@ -49,6 +49,14 @@ func FuzzDecodeRequests(f *testing.F) {
 				oaiSampling(r.Temperature, r.TopP, r.PresencePenalty, r.FrequencyPenalty, r.Seed, r.Stop, r.MaxTokens)
 			case *api.EmbedRequest:
 				embedInputs(r.Input)
+			case *api.EmbeddingsRequest:
+				if in, err := oaiEmbedInputs(r.Input); err != nil {
+					if he, ok := err.(*httpError); !ok || he.status != 400 {
+						t.Fatalf("embedding input error is not a 400: %v", err)
+					}
+				} else if len(in) == 0 {
+					t.Fatalf("accepted an empty embedding input: %q", r.Input)
+				}
 			case *api.CreateRequest:
 				s.createModelfile(r)
 			}

@@ -95,10 +95,23 @@ type Scheduler struct {
 }
 
 type slot struct {
-	seq    Seq
-	tokens []int32 // what the KV cache holds
-	job    *job
-	used   time.Time
+	seq      Seq
+	tokens   []int32 // what the KV cache holds
+	job      *job
+	used     time.Time
+	embedded bool // tokens come from an embedding job
+}
+
+// embedRank orders free slots for an embedding job: lower is cheaper to
+// overwrite.
+func embedRank(sl *slot) int {
+	switch {
+	case len(sl.tokens) == 0:
+		return 0
+	case sl.embedded:
+		return 1
+	}
+	return 2
 }
 
 type job struct {
@@ -392,9 +405,10 @@ func (s *Scheduler) admit() {
 				continue
 			}
 			if j.embed {
-				// Embeddings reuse nothing: take the least recently used
-				// free slot and keep the caches worth keeping.
-				if best == nil || sl.used.Before(best.used) {
+				// Embeddings reuse nothing: take an empty slot, else one
+				// an embedding last filled, else the least recently used,
+				// so the prompt caches of chats survive.
+				if best == nil || embedRank(sl) < embedRank(best) || embedRank(sl) == embedRank(best) && sl.used.Before(best.used) {
 					best, bestN = sl, 0
 				}
 				continue
@@ -425,6 +439,7 @@ func (s *Scheduler) start(sl *slot, j *job, n int) error {
 		sl.seq = seq
 		sl.tokens = nil
 	}
+	sl.embedded = j.embed
 	if j.embed {
 		sl.job = j
 		j.slot = sl
