@@ -39,7 +39,8 @@ func BenchmarkSameRun(b *testing.B) {
 		threads = v
 	}
 	spec := bench.Spec{PromptTokens: 512, GenTokens: 128, Reps: 1}
-	var table strings.Builder
+	var table, bestTable strings.Builder
+	fmt.Fprintf(&bestTable, "| model | ferry pp512 | llama.cpp pp512 | ferry/llama.cpp | ferry tg128 | llama.cpp tg128 | ferry/llama.cpp |\n|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&table, "| model | ferry pp512 | llama.cpp pp512 (own timer) | ferry/llama.cpp | ferry tg128 | llama.cpp tg128 (own timer) | ferry/llama.cpp |\n|---|---|---|---|---|---|---|\n")
 	for _, typ := range []string{"q4_0", "q8_0", "q4_k_m"} {
 		b.Run(typ, func(b *testing.B) {
@@ -85,6 +86,12 @@ func BenchmarkSameRun(b *testing.B) {
 			f, c := rates["ferry"], rates["llama.cpp"]
 			fpp, cpp, ftg, ctg := mean(f[0]), mean(c[0]), mean(f[1]), mean(c[1])
 			ipp, itg := mean(lt.InternalPP), mean(lt.InternalTG)
+			// Best of the repetitions: on a shared machine interference only
+			// ever slows a run down, so the best run is the least disturbed.
+			bfpp, bcpp, bftg, bctg := best(f[0]), best(c[0]), best(f[1]), best(c[1])
+			b.ReportMetric(bfpp/bcpp, "best_pp_ratio")
+			b.ReportMetric(bftg/bctg, "best_tg_ratio")
+			fmt.Fprintf(&bestTable, "| %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f |\n", typ, bfpp, bcpp, bfpp/bcpp, bftg, bctg, bftg/bctg)
 			b.ReportMetric(ipp, "llamacpp_own_pp_t/s")
 			b.ReportMetric(itg, "llamacpp_own_tg_t/s")
 			b.ReportMetric(fpp, "ferry_pp_t/s")
@@ -98,7 +105,8 @@ func BenchmarkSameRun(b *testing.B) {
 				typ, fpp, cpp, ipp, fpp/cpp, fpp/ipp, ftg, ctg, itg, ftg/ctg, ftg/itg)
 		})
 	}
-	b.Logf("%s, %d interleaved repetitions, %d threads, %s\n%s", time.Now().UTC().Format(time.RFC3339), reps, threads, "means in tokens/s", table.String())
+	b.Logf("%s, %d interleaved repetitions, %d threads, means in tokens/s\n%s\nbest of %d, tokens/s\n%s",
+		time.Now().UTC().Format(time.RFC3339), reps, threads, table.String(), reps, bestTable.String())
 }
 
 // llamaLoadable returns a GGUF of m that llama.cpp accepts. The synthetic
@@ -125,6 +133,14 @@ func llamaLoadable(b *testing.B, m *model.Model, path string) string {
 		b.Fatal(err)
 	}
 	return out
+}
+
+func best(xs []float64) float64 {
+	var m float64
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
 }
 
 func mean(xs []float64) float64 {
