@@ -16,7 +16,11 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
 start=$(date +%s)
-npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+for attempt in 1 2 3; do
+  if npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; then break; fi
+  if [ "$attempt" = 3 ]; then echo "interop: npm ci failed 3 times"; exit 1; fi
+  echo "interop: npm ci failed (attempt $attempt), retrying in 10s"; sleep 10
+done
 echo "interop: npm ci took $(( $(date +%s) - start ))s, node_modules $(du -sh node_modules | cut -f1)"
 # Fail here, with a clear message, if the prebuilt binary cannot load.
 node -e '
