@@ -56,7 +56,8 @@ func (e *Engine) Pooling() Pooling {
 // caller may reuse it as a prefix; on error s is empty.
 //
 // Only hidden states are computed: the vocabulary-sized output projection
-// is skipped.
+// is skipped. A caller that interleaves an embedding with other work (a
+// server's scheduler) does the same with a Pooler and Hidden steps.
 func (e *Engine) Embed(s *Seq, tokens []int32, pool Pooling) ([]float32, error) {
 	if e.kv == nil {
 		return nil, errors.New("engine: Embed after Close")
@@ -64,8 +65,9 @@ func (e *Engine) Embed(s *Seq, tokens []int32, pool Pooling) ([]float32, error) 
 	if len(tokens) == 0 {
 		return nil, errors.New("engine: Embed of no tokens")
 	}
-	if pool < PoolingNone || pool > PoolingLast {
-		return nil, fmt.Errorf("engine: pooling %v is not supported for embeddings", pool)
+	pl, err := NewPooler(pool, e.cfg.Dim)
+	if err != nil {
+		return nil, err
 	}
 	if len(tokens) > e.opts.Context {
 		return nil, &ContextError{Have: 0, Add: len(tokens), Context: e.opts.Context}
@@ -76,44 +78,78 @@ func (e *Engine) Embed(s *Seq, tokens []int32, pool Pooling) ([]float32, error) 
 	} else if err := s.Truncate(0); err != nil {
 		return nil, err
 	}
-	dim := e.cfg.Dim
-	out := make([]float32, dim)
-	var sum []float64
-	if pool == PoolingMean {
-		sum = make([]float64, dim)
-	}
 	// One chunk per step keeps the hidden rows (and the mean's
 	// accumulation) bounded by BatchSize, not the input length.
 	for off := 0; off < len(tokens); off += e.opts.BatchSize {
-		end := min(off+e.opts.BatchSize, len(tokens))
-		all := pool == PoolingMean || pool == PoolingCLS && off == 0
-		rows, err := e.Step([]SeqTokens{{Seq: s, Tokens: tokens[off:end], AllLogits: all, Hidden: true}})
+		chunk := tokens[off:min(off+e.opts.BatchSize, len(tokens))]
+		rows, err := e.Step([]SeqTokens{{Seq: s, Tokens: chunk, AllLogits: pl.AllRows(), Hidden: true}})
 		if err != nil {
 			s.Truncate(0)
 			return nil, err
 		}
-		switch pool {
-		case PoolingMean:
-			for _, r := range rows {
-				for i, v := range r {
-					sum[i] += float64(v)
-				}
-			}
-		case PoolingCLS:
-			if off == 0 {
-				copy(out, rows[0])
-			}
-		default:
-			if end == len(tokens) {
-				copy(out, rows[len(rows)-1])
+		pl.Add(rows, len(chunk))
+	}
+	return pl.Vector(), nil
+}
+
+// Pooler accumulates the hidden rows of an embedding fed in chunks, each
+// chunk a Hidden step with AllLogits set as AllRows says.
+type Pooler struct {
+	pool Pooling
+	n    int // tokens seen
+	sum  []float64
+	out  []float32
+}
+
+// NewPooler starts pooling dim-wide hidden states; rank pooling (a
+// reranker head) is refused.
+func NewPooler(p Pooling, dim int) (*Pooler, error) {
+	if p < PoolingNone || p > PoolingLast {
+		return nil, fmt.Errorf("engine: pooling %v is not supported for embeddings", p)
+	}
+	pl := &Pooler{pool: p, out: make([]float32, dim)}
+	if p == PoolingMean {
+		pl.sum = make([]float64, dim)
+	}
+	return pl, nil
+}
+
+// AllRows reports whether the next chunk's step needs a hidden row per
+// token (mean; CLS on the first chunk) rather than only the last one.
+func (pl *Pooler) AllRows() bool {
+	return pl.pool == PoolingMean || pl.pool == PoolingCLS && pl.n == 0
+}
+
+// Add takes the rows a Hidden step returned for a chunk of count tokens.
+func (pl *Pooler) Add(rows [][]float32, count int) {
+	if len(rows) == 0 {
+		return
+	}
+	switch pl.pool {
+	case PoolingMean:
+		for _, r := range rows {
+			for i, v := range r {
+				pl.sum[i] += float64(v)
 			}
 		}
+	case PoolingCLS:
+		if pl.n == 0 {
+			copy(pl.out, rows[0])
+		}
+	default:
+		copy(pl.out, rows[len(rows)-1])
 	}
-	if pool == PoolingMean {
-		inv := 1 / float64(len(tokens))
-		for i, v := range sum {
+	pl.n += count
+}
+
+// Vector is the pooled state of the tokens added so far (not normalised).
+func (pl *Pooler) Vector() []float32 {
+	out := append([]float32(nil), pl.out...)
+	if pl.pool == PoolingMean && pl.n > 0 {
+		inv := 1 / float64(pl.n)
+		for i, v := range pl.sum {
 			out[i] = float32(v * inv)
 		}
 	}
-	return out, nil
+	return out
 }

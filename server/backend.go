@@ -41,14 +41,16 @@ type Backend interface {
 }
 
 // Embedder is implemented by backends that can produce embeddings. The
-// scheduler calls it on its own goroutine, never during a Forward.
+// scheduler calls it on its own goroutine, between Forward calls, one
+// chunk of at most NumBatch tokens at a time so a long input does not
+// stall the other sequences' decoding.
 type Embedder interface {
-	// Embed runs tokens as the whole content of seq (emptying it first)
-	// and returns the final hidden state pooled as the model asks
-	// (llama.cpp's pooling_type; the last token for causal LMs without
-	// one), not normalised. On success seq holds the tokens; on error it
-	// is empty.
-	Embed(seq Seq, tokens []int32) ([]float32, error)
+	// EmbedStep appends chunk to seq; start marks an embedding's first
+	// chunk (seq is emptied first), done its last, after which it returns
+	// the final hidden state pooled as the model asks (llama.cpp's
+	// pooling_type; the last token for causal LMs without one), not
+	// normalised. Before done it returns nil. On error seq is empty.
+	EmbedStep(seq Seq, chunk []int32, start, done bool) ([]float32, error)
 }
 
 // Seq is one sequence's KV cache.

@@ -18,6 +18,7 @@ import (
 	"github.com/ferryhq/ferry/engine"
 	"github.com/ferryhq/ferry/internal/testdata"
 	"github.com/ferryhq/ferry/model"
+	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/tokenizer"
 )
 
@@ -327,22 +328,30 @@ func TestEmbeddingsUnsupportedBackend(t *testing.T) {
 	}
 }
 
-// fakeEmbedder adds an Embedder to the fake: the vector is the token sum,
-// and the sequence holds the tokens afterwards like the engine's.
+// fakeEmbedder adds an Embedder to the fake: the vector is the token sum
+// and count, and the sequence holds the tokens afterwards like the
+// engine's.
 type fakeEmbedder struct {
 	*fakeBackend
-	calls int
+	calls, chunks int
 }
 
-func (f *fakeEmbedder) Embed(seq Seq, tokens []int32) ([]float32, error) {
-	f.calls++
+func (f *fakeEmbedder) EmbedStep(seq Seq, chunk []int32, start, done bool) ([]float32, error) {
+	f.chunks++
 	s := seq.(*fakeSeq)
-	s.tokens = append(s.tokens[:0], tokens...)
+	if start {
+		s.tokens = s.tokens[:0]
+	}
+	s.tokens = append(s.tokens, chunk...)
+	if !done {
+		return nil, nil
+	}
+	f.calls++
 	sum := 0
-	for _, t := range tokens {
+	for _, t := range s.tokens {
 		sum += int(t)
 	}
-	return []float32{float32(sum), float32(len(tokens))}, nil
+	return []float32{float32(sum), float32(len(s.tokens))}, nil
 }
 
 // An embedding takes the least recently used free slot, so the prompt
@@ -392,5 +401,53 @@ func TestSchedulerEmbedKeepsPrefixCache(t *testing.T) {
 	defer plain.Close()
 	if _, err := plain.Embed(ctx, []int32{1}); !errors.Is(err, ErrNoEmbeddings) {
 		t.Fatalf("plain backend: %v", err)
+	}
+}
+
+// The scheduler feeds a long embedding in NumBatch chunks through the
+// engine backend; the pooled vector equals the engine's one-call Embed.
+func TestSchedulerEmbedChunksOnEngine(t *testing.T) {
+	text := "Once upon a time, there was a little girl named Lily. She liked to play."
+	ids, ref := storiesReference(t, text)
+	l, err := (&EngineLoader{Threads: 1}).Load(&store.Model{Name: "stories", Path: testdata.Path(t, "models", "stories260K", "stories260K.gguf")}, 64, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Backend.Close()
+	s := NewScheduler(l.Backend, SchedOptions{Parallel: 2, NumBatch: 5})
+	defer s.Close()
+	if len(ids[0]) <= 10 {
+		t.Fatalf("input of %d tokens is too short to span chunks", len(ids[0]))
+	}
+	ctx := context.Background()
+	// Concurrently, a generation shares the loop with the chunks.
+	done := make(chan error, 1)
+	go func() {
+		p, _ := l.Backend.Tokenize("Once upon a time", true)
+		_, err := s.Generate(ctx, Request{Prompt: p, NumPredict: 20}, func(Chunk) error { return nil })
+		done <- err
+	}()
+	for range 3 {
+		v, err := s.Embed(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertClose(t, "chunked embedding", v, ref[0], 1e-5)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSchedulerEmbedChunks(t *testing.T) {
+	fb := &fakeEmbedder{fakeBackend: newFake()}
+	s := NewScheduler(fb, SchedOptions{Parallel: 1, NumBatch: 4})
+	defer s.Close()
+	v, err := s.Embed(context.Background(), []int32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v[0] != 55 || v[1] != 10 || fb.chunks != 3 || fb.calls != 1 {
+		t.Fatalf("vector %v after %d chunks, %d completions; want [55 10] after 3 chunks", v, fb.chunks, fb.calls)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/ferryhq/ferry/chat"
@@ -125,8 +126,9 @@ type engineBackend struct {
 }
 
 type engineSeq struct {
-	e *engine.Engine
-	s *engine.Seq
+	e    *engine.Engine
+	s    *engine.Seq
+	pool *engine.Pooler // the embedding being fed into s, if any
 }
 
 func (s *engineSeq) Len() int             { return s.s.Len() }
@@ -173,14 +175,41 @@ func (b *engineBackend) Forward(items []BatchItem) error {
 	return nil
 }
 
-// Embed pools the model's final hidden states with the engine; a
-// reranker's pooling (rank) is refused.
-func (b *engineBackend) Embed(seq Seq, tokens []int32) ([]float32, error) {
-	p := b.e.Pooling()
-	if p == engine.PoolingRank {
-		return nil, fmt.Errorf("%s: pooling type %v (a reranker) does not produce embeddings", b.m.Path, p)
+// EmbedStep runs a chunk as a hidden-state step (no output projection)
+// and pools it with the engine's Pooler; a reranker's pooling (rank) is
+// refused.
+func (b *engineBackend) EmbedStep(seq Seq, chunk []int32, start, done bool) ([]float32, error) {
+	es := seq.(*engineSeq)
+	if start {
+		p := b.e.Pooling()
+		if p == engine.PoolingRank {
+			return nil, errf(http.StatusBadRequest, "%s: pooling type %v (a reranker) does not produce embeddings", b.m.Path, p)
+		}
+		pl, err := engine.NewPooler(p, b.e.Config().Dim)
+		if err != nil {
+			return nil, err
+		}
+		if err := es.s.Truncate(0); err != nil {
+			return nil, err
+		}
+		es.pool = pl
 	}
-	return b.e.Embed(seq.(*engineSeq).s, tokens, p)
+	if es.pool == nil {
+		return nil, errors.New("embedding chunk without a start")
+	}
+	rows, err := b.e.Step([]engine.SeqTokens{{Seq: es.s, Tokens: chunk, AllLogits: es.pool.AllRows(), Hidden: true}})
+	if err != nil {
+		es.s.Truncate(0)
+		es.pool = nil
+		return nil, err
+	}
+	es.pool.Add(rows, len(chunk))
+	if !done {
+		return nil, nil
+	}
+	v := es.pool.Vector()
+	es.pool = nil
+	return v, nil
 }
 
 // Render uses the request's template (a Modelfile TEMPLATE), else the

@@ -267,8 +267,9 @@ func (s *Scheduler) Generate(ctx context.Context, req Request, fn func(Chunk) er
 
 // Embed computes the pooled final hidden state of tokens (not normalised)
 // with the backend's Embedder. It runs on the scheduler's goroutine in a
-// free slot, between batched steps, so it never overlaps a forward pass on
-// the same model and obeys the same queue limits as generation.
+// free slot, a NumBatch chunk between batched steps, so it never overlaps
+// a forward pass on the same model, does not stall other sequences for
+// long, and obeys the same queue limits as generation.
 func (s *Scheduler) Embed(ctx context.Context, tokens []int32) ([]float32, error) {
 	if _, ok := s.be.(Embedder); !ok {
 		return nil, ErrNoEmbeddings
@@ -316,27 +317,36 @@ func (s *Scheduler) Embed(ctx context.Context, tokens []int32) ([]float32, error
 	return j.vec, nil
 }
 
-// runEmbed runs an admitted embedding job to its end. The slot's sequence
-// holds the input afterwards, which a later prompt may reuse as a prefix.
-func (s *Scheduler) runEmbed(j *job) {
+// embedChunk feeds an admitted embedding job's next NumBatch tokens and
+// finishes the job after its last. The slot's sequence holds the input
+// afterwards, which a later prompt may reuse as a prefix.
+func (s *Scheduler) embedChunk(j *job) {
 	sl := j.slot
-	v, err := s.be.(Embedder).Embed(sl.seq, j.req.Prompt)
+	start := j.evalled == 0
+	if start {
+		sl.tokens = sl.tokens[:0]
+	}
+	n := min(len(j.pending), s.opts.NumBatch)
+	chunk := j.pending[:n]
+	done := n == len(j.pending)
+	v, err := s.be.(Embedder).EmbedStep(sl.seq, chunk, start, done)
 	if err != nil {
 		sl.tokens = sl.tokens[:0]
-		if sl.seq.Len() > 0 {
-			sl.seq.Truncate(0)
-		}
-	} else {
-		sl.tokens = append(sl.tokens[:0], j.req.Prompt...)
+		s.release(j)
+		j.finish(nil, fmt.Errorf("embedding failed: %w", err))
+		return
+	}
+	sl.tokens = append(sl.tokens, chunk...)
+	j.pending = j.pending[n:]
+	j.evalled += n
+	if !done {
+		return
 	}
 	s.release(j)
 	j.mu.Lock()
 	j.vec = v
 	j.mu.Unlock()
-	if err != nil {
-		err = fmt.Errorf("embedding failed: %w", err)
-	}
-	j.finish(&Result{PromptTokens: len(j.req.Prompt), PromptEvalCount: len(j.req.Prompt)}, err)
+	j.finish(&Result{PromptTokens: len(j.req.Prompt), PromptEvalCount: len(j.req.Prompt)}, nil)
 }
 
 // waitDone returns a channel closed when the loop has finished j.
@@ -443,6 +453,7 @@ func (s *Scheduler) start(sl *slot, j *job, n int) error {
 	if j.embed {
 		sl.job = j
 		j.slot = sl
+		j.pending = j.req.Prompt
 		return nil
 	}
 	if n >= len(j.req.Prompt) {
@@ -535,17 +546,23 @@ func (s *Scheduler) loop() {
 			live = append(live, j)
 		}
 		running = live
-		// Embedding jobs run whole, between steps.
+		// Embedding jobs advance one chunk per iteration, between the
+		// batched steps of the generations.
 		gen := running[:0]
+		embedding := false
 		for _, j := range running {
 			if j.embed {
-				s.runEmbed(j)
+				s.embedChunk(j)
+				embedding = embedding || !j.finished
 				continue
 			}
 			gen = append(gen, j)
 		}
 		running = gen
 		if len(running) == 0 {
+			if embedding {
+				continue
+			}
 			s.mu.Lock()
 			idle := len(s.queue) == 0 && !s.closed
 			s.mu.Unlock()
