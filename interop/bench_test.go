@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ferryhq/ferry/bench"
-	"github.com/ferryhq/ferry/convert"
 	"github.com/ferryhq/ferry/engine"
-	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/synthetic"
 )
@@ -59,7 +56,7 @@ func BenchmarkSameRun(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer e.Close()
-			lt := &Target{Llama: l, Path: llamaLoadable(b, m, path), Name: name, Threads: threads}
+			lt := &Target{Llama: l, Path: path, Name: name, Threads: threads}
 			targets := []bench.Target{&bench.Local{Name: name, Engine: e}, lt}
 			rates := map[string]*[2][]float64{"ferry": {}, "llama.cpp": {}}
 			ctx := context.Background()
@@ -107,32 +104,6 @@ func BenchmarkSameRun(b *testing.B) {
 	}
 	b.Logf("%s, %d interleaved repetitions, %d threads, means in tokens/s\n%s\nbest of %d, tokens/s\n%s",
 		time.Now().UTC().Format(time.RFC3339), reps, threads, table.String(), reps, bestTable.String())
-}
-
-// llamaLoadable returns a GGUF of m that llama.cpp accepts. The synthetic
-// files say llama.rope.scaling.type = "llama3", which is not one of
-// llama.cpp's scaling types (it expresses Llama 3 scaling as a rope_freqs
-// tensor) and makes it abort; the copy, written by ferry's converter with
-// the weights as they are, drops the rope.scaling keys. RoPE frequencies do
-// not change the amount of work, so the timing is unaffected.
-func llamaLoadable(b *testing.B, m *model.Model, path string) string {
-	b.Helper()
-	arch := m.Metadata.Architecture()
-	if m.Metadata.String(arch+".rope.scaling.type") != "llama3" {
-		return path
-	}
-	c := *m
-	c.Metadata = gguf.Metadata{}
-	for _, kv := range m.Metadata.KV {
-		if !strings.HasPrefix(kv.Key, arch+".rope.scaling.") {
-			c.Metadata.SetKV(kv)
-		}
-	}
-	out := filepath.Join(b.TempDir(), filepath.Base(path))
-	if err := convert.GGUFFile(&c, out, convert.Options{}); err != nil {
-		b.Fatal(err)
-	}
-	return out
 }
 
 func best(xs []float64) float64 {

@@ -24,7 +24,7 @@ const DefaultType = "q4_k_m"
 
 // formatVersion is part of the cache file name; bump it when the generated
 // bytes change so stale caches are not reused.
-const formatVersion = 2
+const formatVersion = 3
 
 // IsSynthetic reports whether name is a synthetic model reference.
 func IsSynthetic(name string) bool { return strings.HasPrefix(name, Prefix) }
@@ -171,11 +171,9 @@ func Generate(p Preset, typ string, path string) error {
 	if p.Sliding > 0 {
 		set(a+".attention.sliding_window", uint32(p.Sliding))
 	}
-	if p.Llama3Rope {
-		set(a+".rope.scaling.type", "llama3")
-		set(a+".rope.scaling.factor", float32(32))
-		set(a+".rope.scaling.original_context_length", uint32(8192))
-	}
+	// Llama 3.1 rope scaling is carried by the rope_freqs.weight tensor
+	// alone, as llama.cpp's converter writes it: llama.cpp rejects
+	// rope.scaling.type "llama3".
 	set("tokenizer.ggml.model", "gpt2")
 	set("tokenizer.ggml.pre", v.pre)
 	set("tokenizer.ggml.tokens", v.tokens)
