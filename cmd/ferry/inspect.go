@@ -12,7 +12,7 @@ func init() {
 		ctx     int
 	)
 	cmd := &cobra.Command{
-		Use:   "inspect PATH",
+		Use:   "inspect PATH|MODEL",
 		Short: "Identify a model file or folder and describe it (reads headers only)",
 		Long: `inspect identifies GGUF files, legacy GGML/GGMF/GGJT files, Hugging Face
 safetensors folders (single or sharded), MLX folders, llama2.c checkpoints,
@@ -24,7 +24,13 @@ vocabulary, chat template, file size and the memory needed to run it at
 Only headers are read: the tensor data is never touched.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := inspect.Path(args[0], inspect.Options{Ctx: ctx})
+			// A store name or synthetic:PRESET is inspected at the file it
+			// resolves to; a path is taken as it is.
+			path, err := resolveModelPath(args[0])
+			if err != nil {
+				return err
+			}
+			r, err := inspect.Path(path, inspect.Options{Ctx: ctx})
 			if err != nil {
 				return err
 			}
