@@ -160,7 +160,7 @@ func (e *Engine) forward(n int) {
 	for l := range e.layers {
 		L := &e.layers[l]
 		for t := 0; t < n; t++ {
-			rmsNorm(sc.xn[t*dim:(t+1)*dim], sc.x[t*dim:(t+1)*dim], L.attnNorm, c.Eps)
+			kernels.RMSNorm(sc.xn[t*dim:(t+1)*dim], sc.x[t*dim:(t+1)*dim], L.attnNorm, c.Eps)
 		}
 		if L.wqkv.ok() {
 			w := qDim + kDim + vDim
@@ -191,14 +191,14 @@ func (e *Engine) forward(n int) {
 			for h := 0; h < c.Heads; h++ {
 				qh := q[h*c.HeadDim : (h+1)*c.HeadDim]
 				if L.qNorm != nil {
-					rmsNorm(qh, qh, L.qNorm, c.Eps)
+					kernels.RMSNorm(qh, qh, L.qNorm, c.Eps)
 				}
 				r.apply(qh, cos, sin)
 			}
 			for h := 0; h < c.KVHeads; h++ {
 				kh := k[h*c.HeadDim : (h+1)*c.HeadDim]
 				if L.kNorm != nil {
-					rmsNorm(kh, kh, L.kNorm, c.Eps)
+					kernels.RMSNorm(kh, kh, L.kNorm, c.Eps)
 				}
 				r.apply(kh, cos, sin)
 			}
@@ -216,13 +216,13 @@ func (e *Engine) forward(n int) {
 			o := sc.o[t*dim : (t+1)*dim]
 			addBias(o, L.bo)
 			if L.attnPostNorm != nil {
-				rmsNorm(o, o, L.attnPostNorm, c.Eps)
+				kernels.RMSNorm(o, o, L.attnPostNorm, c.Eps)
 			}
 			x := sc.x[t*dim : (t+1)*dim]
 			for i := range x {
 				x[i] += o[i]
 			}
-			rmsNorm(sc.xn[t*dim:(t+1)*dim], x, L.ffnNorm, c.Eps)
+			kernels.RMSNorm(sc.xn[t*dim:(t+1)*dim], x, L.ffnNorm, c.Eps)
 		}
 		if L.router.ok() {
 			e.moe(L, n)
@@ -232,7 +232,7 @@ func (e *Engine) forward(n int) {
 		for t := 0; t < n; t++ {
 			o := sc.o[t*dim : (t+1)*dim]
 			if L.ffnPostNorm != nil {
-				rmsNorm(o, o, L.ffnPostNorm, c.Eps)
+				kernels.RMSNorm(o, o, L.ffnPostNorm, c.Eps)
 			}
 			x := sc.x[t*dim : (t+1)*dim]
 			for i := range x {
@@ -246,7 +246,7 @@ func (e *Engine) forward(n int) {
 		// Embeddings: the normed state is the answer; no projection.
 		for t := 0; t < n; t++ {
 			if o := sc.tokOut[t]; o >= 0 {
-				rmsNorm(sc.logits[o*dim:(o+1)*dim], sc.x[t*dim:(t+1)*dim], e.outputNorm, c.Eps)
+				kernels.RMSNorm(sc.logits[o*dim:(o+1)*dim], sc.x[t*dim:(t+1)*dim], e.outputNorm, c.Eps)
 			}
 		}
 		return
@@ -256,7 +256,7 @@ func (e *Engine) forward(n int) {
 		if sc.tokOut[t] < 0 {
 			continue
 		}
-		rmsNorm(sc.xn[m*dim:(m+1)*dim], sc.x[t*dim:(t+1)*dim], e.outputNorm, c.Eps)
+		kernels.RMSNorm(sc.xn[m*dim:(m+1)*dim], sc.x[t*dim:(t+1)*dim], e.outputNorm, c.Eps)
 		sc.outIdx[m] = sc.tokOut[t]
 		m++
 	}
@@ -666,12 +666,12 @@ func loadRow(t quant.Type, b []byte, dst []float32) {
 		copy(dst, bytesF32(b))
 	case quant.F16:
 		for i, h := range bytesU16(b)[:len(dst)] {
-			dst[i] = f16Table[h]
+			dst[i] = kernels.F16ToF32(h)
 		}
 	default: // Q8_0
 		for blk := 0; blk*32 < len(dst); blk++ {
 			bb := b[blk*34 : blk*34+34]
-			d := f16Table[binary.LittleEndian.Uint16(bb)]
+			d := kernels.F16ToF32(binary.LittleEndian.Uint16(bb))
 			for i := 0; i < 32; i++ {
 				dst[blk*32+i] = d * float32(int8(bb[2+i]))
 			}

@@ -229,7 +229,7 @@ func (s *Seq) store(l, pos int, k, v []float32) {
 		case quant.F16:
 			f := bytesU16(blk)
 			for d, val := range x {
-				f[d*pageTokens+slot] = floatToHalf(val)
+				f[d*pageTokens+slot] = kernels.F32ToF16(val)
 			}
 		default:
 			storeRow(c.typ, x, blk[slot*vb:(slot+1)*vb])
@@ -245,7 +245,7 @@ func storeRow(t quant.Type, x []float32, dst []byte) {
 	case quant.F16:
 		d := bytesU16(dst)
 		for i, v := range x {
-			d[i] = floatToHalf(v)
+			d[i] = kernels.F32ToF16(v)
 		}
 	case quant.Q8_0:
 		kernels.QuantizeActivations(quant.Q8_0, x, dst)

@@ -114,11 +114,11 @@ func rowF32(l *linear, r int, dst []float32) error {
 		copy(dst, bytesF32(b))
 	case quant.F16:
 		for i, h := range bytesU16(b)[:l.in] {
-			dst[i] = f16Table[h]
+			dst[i] = kernels.F16ToF32(h)
 		}
 	case quant.BF16:
 		for i, h := range bytesU16(b)[:l.in] {
-			dst[i] = bf16ToFloat(h)
+			dst[i] = kernels.BF16ToF32(h)
 		}
 	default:
 		if err := quant.Dequantize(l.typ, b, dst[:l.in]); err != nil {
