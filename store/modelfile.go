@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ferryhq/ferry/quant"
+	"github.com/ferryhq/ferry/quant/quantize"
 	"os"
 	"path/filepath"
 	"slices"
@@ -225,8 +227,8 @@ type Progress func(status string)
 // Create builds a model from a Modelfile: the weights of FROM (a GGUF file,
 // resolved against mf.Dir, or a model name) become the model layer, linked
 // rather than copied; TEMPLATE/SYSTEM/PARAMETER/MESSAGE/LICENSE override
-// the base model's layers. quantize must be empty (requantizing on create
-// is not supported yet).
+// the base model's layers. A non-empty quantize (a llama-quantize recipe
+// such as "q4_k_m") stores a quantized copy of the weights instead.
 func (s *Store) Create(name string, mf *Modelfile, quantize string, progress Progress) (*Model, error) {
 	if progress == nil {
 		progress = func(string) {}
@@ -234,8 +236,13 @@ func (s *Store) Create(name string, mf *Modelfile, quantize string, progress Pro
 	if _, err := ParseName(name); err != nil {
 		return nil, err
 	}
+	var ftype quant.FileType
 	if quantize != "" {
-		return nil, fmt.Errorf("create --quantize %s: not supported yet; quantize the GGUF with `ferry quantize` and create from it", quantize)
+		ft, err := quant.ParseFileType(quantize)
+		if err != nil {
+			return nil, fmt.Errorf("create --quantize: %w", err)
+		}
+		ftype = ft
 	}
 	var base *Model
 	var modelLayer Layer
@@ -280,6 +287,13 @@ func (s *Store) Create(name string, mf *Modelfile, quantize string, progress Pro
 			}
 			modelLayer = l
 		}
+	}
+	if quantize != "" {
+		l, err := s.quantizeLayer(modelLayer, ftype, quantize, progress)
+		if err != nil {
+			return nil, err
+		}
+		modelLayer = l
 	}
 	modelLayer.MediaType = MediaModel
 	layers := []Layer{modelLayer}
@@ -374,4 +388,24 @@ func isGGUFFile(p string) bool {
 	b := make([]byte, 4)
 	_, err = r.Read(b)
 	return err == nil && string(b) == "GGUF"
+}
+
+// quantizeLayer writes a quantized copy of the GGUF blob behind l (with
+// llama-quantize's recipe ft) and stores it as a new blob.
+func (s *Store) quantizeLayer(l Layer, ft quant.FileType, name string, progress Progress) (Layer, error) {
+	src, err := s.BlobPath(l.Digest)
+	if err != nil {
+		return Layer{}, err
+	}
+	tmpDir, err := os.MkdirTemp(s.Dir, ".quantize-")
+	if err != nil {
+		return Layer{}, err
+	}
+	defer os.RemoveAll(tmpDir)
+	out := filepath.Join(tmpDir, "model.gguf")
+	progress("quantizing to " + strings.ToUpper(name))
+	if _, err := quantize.File(src, out, quantize.Options{FileType: ft}); err != nil {
+		return Layer{}, fmt.Errorf("create --quantize %s: %w", name, err)
+	}
+	return s.AddBlob(out)
 }

@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferryhq/ferry/gguf"
+	"github.com/ferryhq/ferry/internal/testdata"
+	"github.com/ferryhq/ferry/quant"
 )
 
 func writeGGUF(t *testing.T, p string, body string) {
@@ -157,8 +161,47 @@ func TestCreateLinksListCopyDelete(t *testing.T) {
 	if _, err := s.Create("x", &Modelfile{From: "./missing.gguf"}, "", nil); err == nil {
 		t.Fatal("create from a missing file succeeded")
 	}
-	if _, err := s.Create("x", &Modelfile{From: src}, "q4_0", nil); err == nil {
-		t.Fatal("--quantize is not implemented and must say so")
+	if _, err := s.Create("x", &Modelfile{From: src}, "q9_z", nil); err == nil {
+		t.Fatal("create with an unknown --quantize type succeeded")
+	}
+}
+
+// TestCreateQuantize stores a quantized copy of a real model and leaves the
+// source untouched.
+func TestCreateQuantize(t *testing.T) {
+	s := testStore(t)
+	src := testdata.Path(t, "models", "stories260K", "stories260K.gguf")
+	var steps []string
+	m, err := s.Create("tiny:q4_k_m", &Modelfile{From: src}, "q4_k_m", func(st string) { steps = append(steps, st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(m.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ft, _ := f.Uint("general.file_type"); ft != 15 { // LLAMA_FTYPE_MOSTLY_Q4_K_M
+		t.Fatalf("general.file_type = %d, want 15 (Q4_K_M)", ft)
+	}
+	quantized := 0
+	for _, ti := range f.Tensors {
+		if ti.Type != quant.F32 {
+			quantized++
+		}
+	}
+	if quantized == 0 {
+		t.Fatal("no tensor was quantized")
+	}
+	orig, _ := os.Stat(src)
+	if st, _ := os.Stat(m.Path); st.Size() >= orig.Size() {
+		t.Fatalf("quantized blob %d bytes, source %d", st.Size(), orig.Size())
+	}
+	if !strings.Contains(strings.Join(steps, "\n"), "quantizing to Q4_K_M") {
+		t.Fatalf("progress: %q", steps)
+	}
+	if ents, _ := filepath.Glob(filepath.Join(s.Dir, ".quantize-*")); len(ents) != 0 {
+		t.Fatalf("temporary files left: %v", ents)
 	}
 }
 

@@ -39,6 +39,6 @@ func init() {
 		},
 	}
 	create.Flags().StringVarP(&file, "file", "f", "", "Modelfile path (default ./Modelfile)")
-	create.Flags().StringVarP(&quantize, "quantize", "q", "", "quantize the weights (not supported yet: use `ferry quantize` first)")
+	create.Flags().StringVarP(&quantize, "quantize", "q", "", "store a quantized copy of the weights with this llama-quantize recipe (q4_k_m, q8_0, ...)")
 	rootCmd.AddCommand(create)
 }
