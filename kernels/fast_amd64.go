@@ -89,11 +89,11 @@ func installFast() {
 				// short rows do not pay for clearing the large one.
 				var prep [64 * 144]byte
 				prepQ4_0(act, nb, prep[:])
-				q4_0MatVecZP(unsafe.SliceData(w), rowBytes, rows, nb, &prep[0], unsafe.SliceData(y))
+				q4_0MatVecQP(unsafe.SliceData(w), rowBytes, rows, nb, &prep[0], unsafe.SliceData(y))
 			case nb%2 == 0 && nb/2 <= q40PrepPairs && rows >= 4:
 				var prep [q40PrepPairs * 144]byte
 				prepQ4_0(act, nb, prep[:])
-				q4_0MatVecZP(unsafe.SliceData(w), rowBytes, rows, nb, &prep[0], unsafe.SliceData(y))
+				q4_0MatVecQP(unsafe.SliceData(w), rowBytes, rows, nb, &prep[0], unsafe.SliceData(y))
 			case nb%2 == 0:
 				q4_0MatVecZ(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
 			default:
@@ -149,19 +149,28 @@ func loadSum(b []byte) uint64 {
 func q8_0Tile4x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
 
 // tiledMatMul runs a th-row × 4-activation assembly tile over the largest
-// multiples of th rows and 4 activations, and the kernel's matvec for the
-// edges.
+// multiple of th rows and groups of 4 activations, and the kernel's matvec
+// for the edges. A batch of 4+r activations (r = 2 or 3) ends with a tile
+// over its last four activations, overlapping the previous group: the
+// overlapped outputs are computed twice by the same kernel (identical
+// values), and one tile costs less than two or three matvecs, each of which
+// streams the weights again.
 func tiledMatMul(k *kernel, tile func(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32), bs, th int) matMulFunc {
 	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
 		r4, b4 := rows/th*th, nBatch&^3
 		nb := cols / bs
 		tab := unsafe.SliceData(f16tab)
-		for b := 0; b < b4; b += 4 {
+		starts := b4
+		if nBatch-b4 >= 2 && nBatch >= 4 {
+			starts, b4 = b4+1, nBatch
+		}
+		for s := 0; s < starts; s += 4 {
+			b := min(s, nBatch-4)
 			for r := 0; r < r4; r += th {
 				tile(&w[r*rowBytes], rowBytes, nb, &acts[b*actBytes], actBytes, &y[b*ldy+r], ldy, tab)
 			}
 			if r4 < rows {
-				for j := b; j < b+4; j++ {
+				for j := s; j < b+4; j++ {
 					k.matvec(w[r4*rowBytes:], rowBytes, rows-r4, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy+r4:])
 				}
 			}
@@ -223,6 +232,9 @@ func q6_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *f
 func q4_0Tile8x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
 
 //go:noescape
+func q4_0MatVecQP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
+
+//go:noescape
 func q4_0MatVecZP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
 
 // q40PrepPairs bounds the stack buffer of the prepared Q4_0 activation
@@ -232,7 +244,9 @@ const q40PrepPairs = 256
 // prepQ4_0 lays out a Q8_0 activation for q4_0MatVecZP: per pair of blocks,
 // the 64 quants as [b0 0-15 | b1 0-15 | b0 16-31 | b1 16-31] (the order the
 // kernel unpacks weight nibbles in), then -8·Σ of each 4-byte group as
-// int32 (the Q4_0 offset), then both scales as float32.
+// int32 (the Q4_0 offset), then both scales as float32; an even pair's
+// slot also holds the next pair's two scales (bytes 136-143), so
+// q4_0MatVecQP loads a block quad's four scales at once.
 func prepQ4_0(act []byte, nb int, prep []byte) {
 	for p := 0; p < nb/2; p++ {
 		y0 := (*[34]byte)(act[2*p*34:])
@@ -248,6 +262,10 @@ func prepQ4_0(act []byte, nb int, prep []byte) {
 		}
 		binary.LittleEndian.PutUint32(out[128:], math.Float32bits(f16at(y0[:])))
 		binary.LittleEndian.PutUint32(out[132:], math.Float32bits(f16at(y1[:])))
+		if p%2 == 0 && p+1 < nb/2 {
+			binary.LittleEndian.PutUint32(out[136:], math.Float32bits(f16at(act[(2*p+2)*34:])))
+			binary.LittleEndian.PutUint32(out[140:], math.Float32bits(f16at(act[(2*p+3)*34:])))
+		}
 	}
 }
 

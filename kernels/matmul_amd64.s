@@ -229,74 +229,73 @@ q40zpair:
 	VZEROUPPER
 	RET
 
-// Eight-row × four-activation Q4_0 tile: the activation side (loads,
-// offset sums, scales: ACTS8) is shared by eight rows instead of four.
-// Z0..Z15 accumulators (row r, pair p in Z(2r+p)); Z16/Z17 activations,
-// Z18/Z19 -8·Σy, Z20/Z21 activation scales, Z22 weights, Z23..Z27 scratch,
-// Z28 zero, Z30 8s, Z31 nibble mask. GP as in the 4×4 tile, but BX points
-// at row 4 and ldy·4 waits in the frame.
+// Eight-row × four-activation Q4_0 tile. Each ZMM holds one block of
+// all four activations as four 128-bit lanes, [y0 | y1 | y2 | y3], half a
+// block each: Z16 the quants 0-15, Z17 the quants 16-31. A weight block's
+// 16 nibble bytes are broadcast to all four lanes straight from memory
+// (one load), so the low nibbles (weights 0-15) and high nibbles (weights
+// 16-31) each meet all four activations in a single VPDPBUSD: two per row
+// and block, then one conversion, one scale product (weight scale
+// broadcast from the f16 table against Z19, the four activation scales)
+// and one FMA. The activation side (ACTS4: loads, -8·Σy per lane in Z18,
+// scales) is shared by the eight rows. Z0..Z7 accumulate rows 0..7 across
+// all blocks and are reduced once at the end (lanes 4k..4k+3 belong to
+// activation k). Z20..Z24 scratch, Z28 zero, Z30 8s, Z31 nibble mask. GP as
+// in the 4×4 tile, but BX points at row 4 and ldy·4 waits in the frame.
 
-#define ACTS8 \
-	VMOVDQU32 2(DX), Y16 \
-	VINSERTI64X4 $1, 2(DX)(R9*1), Z16, Z16 \
-	VMOVDQU32 2(DX)(R9*2), Y17 \
-	VINSERTI64X4 $1, 2(DX)(R10*1), Z17, Z17 \
+#define ACTS4 \
+	VMOVDQU32 2(DX), X16 \
+	VINSERTI32X4 $1, 2(DX)(R9*1), Z16, Z16 \
+	VINSERTI32X4 $2, 2(DX)(R9*2), Z16, Z16 \
+	VINSERTI32X4 $3, 2(DX)(R10*1), Z16, Z16 \
+	VMOVDQU32 18(DX), X17 \
+	VINSERTI32X4 $1, 18(DX)(R9*1), Z17, Z17 \
+	VINSERTI32X4 $2, 18(DX)(R9*2), Z17, Z17 \
+	VINSERTI32X4 $3, 18(DX)(R10*1), Z17, Z17 \
 	VPXORD Z18, Z18, Z18 \
 	VPDPBUSD Z16, Z30, Z18 \
+	VPDPBUSD Z17, Z30, Z18 \
 	VPSUBD Z18, Z28, Z18 \
-	VPXORD Z19, Z19, Z19 \
-	VPDPBUSD Z17, Z30, Z19 \
-	VPSUBD Z19, Z28, Z19 \
 	MOVWLZX (DX), AX \
-	VBROADCASTSS (R13)(AX*4), Y20 \
+	VBROADCASTSS (R13)(AX*4), X19 \
 	MOVWLZX (DX)(R9*1), AX \
-	VBROADCASTSS (R13)(AX*4), Y24 \
-	VINSERTF64X4 $1, Y24, Z20, Z20 \
+	VBROADCASTSS (R13)(AX*4), X24 \
+	VINSERTF32X4 $1, X24, Z19, Z19 \
 	MOVWLZX (DX)(R9*2), AX \
-	VBROADCASTSS (R13)(AX*4), Y21 \
+	VBROADCASTSS (R13)(AX*4), X24 \
+	VINSERTF32X4 $2, X24, Z19, Z19 \
 	MOVWLZX (DX)(R10*1), AX \
-	VBROADCASTSS (R13)(AX*4), Y24 \
-	VINSERTF64X4 $1, Y24, Z21, Z21
+	VBROADCASTSS (R13)(AX*4), X24 \
+	VINSERTF32X4 $3, X24, Z19, Z19
 
-#define ROW8(dp, qp, a01, a23) \
-	VMOVDQU32 qp, X22 \
-	VPSRLW $4, X22, X26 \
-	VINSERTI32X4 $1, X26, Y22, Y22 \
-	VPANDD Y31, Y22, Y22 \
-	VINSERTI64X4 $1, Y22, Z22, Z22 \
+#define ROW4(dp, qp, acc) \
+	VBROADCASTI32X4 qp, Z20 \
+	VPANDD Z31, Z20, Z21 \
+	VPSRLW $4, Z20, Z22 \
+	VPANDD Z31, Z22, Z22 \
+	VMOVDQA32 Z18, Z23 \
+	VPDPBUSD Z16, Z21, Z23 \
+	VPDPBUSD Z17, Z22, Z23 \
+	VCVTDQ2PS Z23, Z23 \
 	MOVWLZX dp, AX \
-	VBROADCASTSS (R13)(AX*4), Z23 \
-	VMULPS Z20, Z23, Z24 \
-	VMULPS Z21, Z23, Z25 \
-	VMOVDQA32 Z18, Z26 \
-	VPDPBUSD Z16, Z22, Z26 \
-	VCVTDQ2PS Z26, Z26 \
-	VFMADD231PS Z26, Z24, a01 \
-	VMOVDQA32 Z19, Z27 \
-	VPDPBUSD Z17, Z22, Z27 \
-	VCVTDQ2PS Z27, Z27 \
-	VFMADD231PS Z27, Z25, a23
+	VMULPS.BCST (R13)(AX*4), Z19, Z24 \
+	VFMADD231PS Z23, Z24, acc
 
-// HSZ stores the sums of acc's two 256-bit halves at lo and hi using only
-// EVEX-encodable operations (scratch Z23..Z27).
-#define HSZ(acc, yacc, lo, hi) \
-	VEXTRACTF64X4 $1, acc, Y26 \
-	VEXTRACTF32X4 $1, yacc, X27 \
-	VEXTRACTF32X4 $0, yacc, X25 \
-	VADDPS X25, X27, X27 \
-	VPERMILPS $0x4E, X27, X25 \
-	VADDPS X25, X27, X27 \
-	VPERMILPS $0xB1, X27, X25 \
-	VADDPS X25, X27, X27 \
-	VMOVSS X27, lo \
-	VEXTRACTF32X4 $1, Y26, X27 \
-	VEXTRACTF32X4 $0, Y26, X25 \
-	VADDPS X25, X27, X27 \
-	VPERMILPS $0x4E, X27, X25 \
-	VADDPS X25, X27, X27 \
-	VPERMILPS $0xB1, X27, X25 \
-	VADDPS X25, X27, X27 \
-	VMOVSS X27, hi
+// HS4L reduces each 128-bit lane of acc (scratch Z23, Z24) and stores lane
+// k's sum at activation k's output: off(DI), off(DI)(BX*1), off(DI)(BX*2),
+// off(DI)(R11*1).
+#define HS4L(acc, xacc, off) \
+	VPERMILPS $0x4E, acc, Z23 \
+	VADDPS Z23, acc, acc \
+	VPERMILPS $0xB1, acc, Z23 \
+	VADDPS Z23, acc, acc \
+	VMOVSS xacc, off(DI) \
+	VEXTRACTF32X4 $1, acc, X24 \
+	VMOVSS X24, off(DI)(BX*1) \
+	VEXTRACTF32X4 $2, acc, X24 \
+	VMOVSS X24, off(DI)(BX*2) \
+	VEXTRACTF32X4 $3, acc, X24 \
+	VMOVSS X24, off(DI)(R11*1)
 
 // func q4_0Tile8x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *float32, ldy int, f16 *float32)
 TEXT ·q4_0Tile8x4VNNI(SB), NOSPLIT, $8-64
@@ -320,14 +319,6 @@ TEXT ·q4_0Tile8x4VNNI(SB), NOSPLIT, $8-64
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
 	VPXORD Z28, Z28, Z28
 	MOVL $0x0F0F0F0F, AX
 	VPBROADCASTD AX, Z31
@@ -335,39 +326,31 @@ TEXT ·q4_0Tile8x4VNNI(SB), NOSPLIT, $8-64
 	VPBROADCASTD AX, Z30
 
 q408t:
-	ACTS8
+	ACTS4
 	LEAQ (SI)(R8*4), BX
-	ROW8((SI), 2(SI), Z0, Z1)
-	ROW8((SI)(R8*1), 2(SI)(R8*1), Z2, Z3)
-	ROW8((SI)(R8*2), 2(SI)(R8*2), Z4, Z5)
-	ROW8((SI)(R12*1), 2(SI)(R12*1), Z6, Z7)
-	ROW8((BX), 2(BX), Z8, Z9)
-	ROW8((BX)(R8*1), 2(BX)(R8*1), Z10, Z11)
-	ROW8((BX)(R8*2), 2(BX)(R8*2), Z12, Z13)
-	ROW8((BX)(R12*1), 2(BX)(R12*1), Z14, Z15)
+	ROW4((SI), 2(SI), Z0)
+	ROW4((SI)(R8*1), 2(SI)(R8*1), Z1)
+	ROW4((SI)(R8*2), 2(SI)(R8*2), Z2)
+	ROW4((SI)(R12*1), 2(SI)(R12*1), Z3)
+	ROW4((BX), 2(BX), Z4)
+	ROW4((BX)(R8*1), 2(BX)(R8*1), Z5)
+	ROW4((BX)(R8*2), 2(BX)(R8*2), Z6)
+	ROW4((BX)(R12*1), 2(BX)(R12*1), Z7)
 	ADDQ $18, SI
 	ADDQ $34, DX
 	DECQ CX
 	JNZ q408t
 
 	MOVQ 0(SP), BX
-	LEAQ (DI)(BX*2), AX
-	HSZ(Z0, Y0, (DI), (DI)(BX*1))
-	HSZ(Z1, Y1, (AX), (AX)(BX*1))
-	HSZ(Z2, Y2, 4(DI), 4(DI)(BX*1))
-	HSZ(Z3, Y3, 4(AX), 4(AX)(BX*1))
-	HSZ(Z4, Y4, 8(DI), 8(DI)(BX*1))
-	HSZ(Z5, Y5, 8(AX), 8(AX)(BX*1))
-	HSZ(Z6, Y6, 12(DI), 12(DI)(BX*1))
-	HSZ(Z7, Y7, 12(AX), 12(AX)(BX*1))
-	HSZ(Z8, Y8, 16(DI), 16(DI)(BX*1))
-	HSZ(Z9, Y9, 16(AX), 16(AX)(BX*1))
-	HSZ(Z10, Y10, 20(DI), 20(DI)(BX*1))
-	HSZ(Z11, Y11, 20(AX), 20(AX)(BX*1))
-	HSZ(Z12, Y12, 24(DI), 24(DI)(BX*1))
-	HSZ(Z13, Y13, 24(AX), 24(AX)(BX*1))
-	HSZ(Z14, Y14, 28(DI), 28(DI)(BX*1))
-	HSZ(Z15, Y15, 28(AX), 28(AX)(BX*1))
+	LEAQ (BX)(BX*2), R11
+	HS4L(Z0, X0, 0)
+	HS4L(Z1, X1, 4)
+	HS4L(Z2, X2, 8)
+	HS4L(Z3, X3, 12)
+	HS4L(Z4, X4, 16)
+	HS4L(Z5, X5, 20)
+	HS4L(Z6, X6, 24)
+	HS4L(Z7, X7, 28)
 	VZEROUPPER
 	RET
 
