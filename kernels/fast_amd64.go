@@ -5,6 +5,7 @@ package kernels
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/ferryhq/ferry/quant"
@@ -100,7 +101,7 @@ func installFast() {
 				q4_0MatVecAVX2(unsafe.SliceData(w), rowBytes, rows, nb, unsafe.SliceData(act), unsafe.SliceData(y))
 			}
 		})
-		table[quant.Q4_0].matmul = tiledMatMul(table[quant.Q4_0], q4_0Tile8x4VNNI, 32, 8)
+		table[quant.Q4_0].matmul = q4_0MatMulVNNI(table[quant.Q4_0], tiledMatMul(table[quant.Q4_0], q4_0Tile8x4VNNI, 32, 8))
 		table[quant.Q8_0].matmul = tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32, 4)
 		fastPaths[quant.Q4_0] += "+vnni"
 		fastPaths[quant.Q8_0] += "+vnni"
@@ -305,5 +306,58 @@ func floatMatMul(k *kernel, tile func(w *byte, rowBytes, rows, n int, acts *byte
 		for j := b4; j < nBatch; j++ {
 			k.matvec(w, rowBytes, rows, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy:])
 		}
+	}
+}
+
+//go:noescape
+func q4_0Prep4VNNI(acts *byte, actBytes, nb int, f16 *float32, dst *byte)
+
+//go:noescape
+func q4_0Tile8x4PVNNI(w *byte, rowBytes, nb int, prep *byte, y *float32, ldy int, f16 *float32)
+
+// q40PrepPool holds the prepared four-activation buffers of
+// q4_0MatMulVNNI (256 bytes per block), reused across calls so the hot
+// path does not allocate.
+var q40PrepPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// q4_0MatMulVNNI is tiledMatMul for Q4_0 with the activation side of each
+// group of four activations prepared once per call (q4_0Prep4VNNI) rather
+// than once per eight rows; calls with fewer than 16 rows gain nothing
+// from that and go to plain.
+func q4_0MatMulVNNI(k *kernel, plain matMulFunc) matMulFunc {
+	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
+		if rows < 16 || nBatch < 4 {
+			plain(w, rowBytes, rows, cols, acts, actBytes, nBatch, y, ldy)
+			return
+		}
+		nb := cols / 32
+		bp := q40PrepPool.Get().(*[]byte)
+		if cap(*bp) < nb*256 {
+			*bp = make([]byte, nb*256)
+		}
+		prep := (*bp)[:nb*256]
+		tab := unsafe.SliceData(f16tab)
+		r8, b4 := rows&^7, nBatch&^3
+		starts := b4
+		if nBatch-b4 >= 2 {
+			// As in tiledMatMul: the last group overlaps the previous one.
+			starts, b4 = b4+1, nBatch
+		}
+		for s := 0; s < starts; s += 4 {
+			b := min(s, nBatch-4)
+			q4_0Prep4VNNI(&acts[b*actBytes], actBytes, nb, tab, &prep[0])
+			for r := 0; r < r8; r += 8 {
+				q4_0Tile8x4PVNNI(&w[r*rowBytes], rowBytes, nb, &prep[0], &y[b*ldy+r], ldy, tab)
+			}
+			if r8 < rows {
+				for j := s; j < b+4; j++ {
+					k.matvec(w[r8*rowBytes:], rowBytes, rows-r8, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy+r8:])
+				}
+			}
+		}
+		for j := b4; j < nBatch; j++ {
+			k.matvec(w, rowBytes, rows, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy:])
+		}
+		q40PrepPool.Put(bp)
 	}
 }

@@ -354,6 +354,91 @@ q408t:
 	VZEROUPPER
 	RET
 
+// func q4_0Prep4VNNI(acts *byte, actBytes, nb int, f16 *float32, dst *byte)
+// Runs ACTS4 for every block of four activations once and stores Z16..Z19
+// (256 bytes per block) for q4_0Tile8x4PVNNI, so a call over many rows
+// pays for the activation side once instead of once per eight rows.
+TEXT ·q4_0Prep4VNNI(SB), NOSPLIT, $0-40
+	MOVQ acts+0(FP), DX
+	MOVQ actBytes+8(FP), R9
+	MOVQ nb+16(FP), CX
+	MOVQ f16+24(FP), R13
+	MOVQ dst+32(FP), DI
+	LEAQ (R9)(R9*2), R10
+	VPXORD Z28, Z28, Z28
+	MOVL $0x08080808, AX
+	VPBROADCASTD AX, Z30
+
+q40prep4:
+	ACTS4
+	VMOVDQU32 Z16, (DI)
+	VMOVDQU32 Z17, 64(DI)
+	VMOVDQU32 Z18, 128(DI)
+	VMOVDQU32 Z19, 192(DI)
+	ADDQ $256, DI
+	ADDQ $34, DX
+	DECQ CX
+	JNZ q40prep4
+	VZEROUPPER
+	RET
+
+// func q4_0Tile8x4PVNNI(w *byte, rowBytes, nb int, prep *byte, y *float32, ldy int, f16 *float32)
+// q4_0Tile8x4VNNI with the activation side read from q4_0Prep4VNNI's
+// output (DX, 256 bytes per block).
+TEXT ·q4_0Tile8x4PVNNI(SB), NOSPLIT, $8-56
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ prep+24(FP), DX
+	MOVQ y+32(FP), DI
+	MOVQ ldy+40(FP), AX
+	SHLQ $2, AX
+	MOVQ AX, 0(SP)
+	MOVQ f16+48(FP), R13
+	LEAQ (R8)(R8*2), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Z31
+
+q408p:
+	VMOVDQU32 (DX), Z16
+	VMOVDQU32 64(DX), Z17
+	VMOVDQU32 128(DX), Z18
+	VMOVDQU32 192(DX), Z19
+	LEAQ (SI)(R8*4), BX
+	ROW4((SI), 2(SI), Z0)
+	ROW4((SI)(R8*1), 2(SI)(R8*1), Z1)
+	ROW4((SI)(R8*2), 2(SI)(R8*2), Z2)
+	ROW4((SI)(R12*1), 2(SI)(R12*1), Z3)
+	ROW4((BX), 2(BX), Z4)
+	ROW4((BX)(R8*1), 2(BX)(R8*1), Z5)
+	ROW4((BX)(R8*2), 2(BX)(R8*2), Z6)
+	ROW4((BX)(R12*1), 2(BX)(R12*1), Z7)
+	ADDQ $18, SI
+	ADDQ $256, DX
+	DECQ CX
+	JNZ q408p
+
+	MOVQ 0(SP), BX
+	LEAQ (BX)(BX*2), R11
+	HS4L(Z0, X0, 0)
+	HS4L(Z1, X1, 4)
+	HS4L(Z2, X2, 8)
+	HS4L(Z3, X3, 12)
+	HS4L(Z4, X4, 16)
+	HS4L(Z5, X5, 20)
+	HS4L(Z6, X6, 24)
+	HS4L(Z7, X7, 28)
+	VZEROUPPER
+	RET
+
 // ZPPAIR: one pair of blocks (weights at wo(BX), prepared activation at
 // po(DX)) into accumulator acc. Scratch registers are passed in each width
 // they are used at (the assembler has no token pasting).
