@@ -437,9 +437,16 @@ func (e *Engine) matmuls(x []float32, n int, l0 *linear, y0 []float32, l1 *linea
 			if !reused {
 				j.actStride[k] = actRowBytes(p.l.typ, p.l.in)
 				j.act[k] = sc.acts[k][:n*j.actStride[k]]
-				q := &sc.qa
-				q.t, q.x, q.dim, q.n, q.dst, q.stride = p.l.typ, x, p.l.in, n, j.act[k], j.actStride[k]
-				e.pool.do(q)
+				if n == 1 {
+					// One token: the job would split by token, leaving
+					// every other worker idle behind a full barrier
+					// (four of them per layer in decode).
+					quantizeAct(p.l.typ, x[:p.l.in], j.act[k])
+				} else {
+					q := &sc.qa
+					q.t, q.x, q.dim, q.n, q.dst, q.stride = p.l.typ, x, p.l.in, n, j.act[k], j.actStride[k]
+					e.pool.do(q)
+				}
 			}
 		}
 		j.cnt++
