@@ -1056,3 +1056,120 @@ q51block:
 	JNZ q51row
 	VZEROUPPER
 	RET
+
+// The float lanes each block pair's ZMM needs from a quad's four scales:
+// [s0 s0 s0 s0 s1 s1 s1 s1] twice for the first pair, s2/s3 for the second.
+
+DATA q40qa<>+0(SB)/8, $0
+DATA q40qa<>+8(SB)/8, $0
+DATA q40qa<>+16(SB)/8, $0x0000000100000001
+DATA q40qa<>+24(SB)/8, $0x0000000100000001
+DATA q40qa<>+32(SB)/8, $0
+DATA q40qa<>+40(SB)/8, $0
+DATA q40qa<>+48(SB)/8, $0x0000000100000001
+DATA q40qa<>+56(SB)/8, $0x0000000100000001
+GLOBL q40qa<>(SB), RODATA|NOPTR, $64
+
+DATA q40qb<>+0(SB)/8, $0x0000000200000002
+DATA q40qb<>+8(SB)/8, $0x0000000200000002
+DATA q40qb<>+16(SB)/8, $0x0000000300000003
+DATA q40qb<>+24(SB)/8, $0x0000000300000003
+DATA q40qb<>+32(SB)/8, $0x0000000200000002
+DATA q40qb<>+40(SB)/8, $0x0000000200000002
+DATA q40qb<>+48(SB)/8, $0x0000000300000003
+DATA q40qb<>+56(SB)/8, $0x0000000300000003
+GLOBL q40qb<>(SB), RODATA|NOPTR, $64
+
+// QPAIR: one Q4_0 block pair at wo(BX) against its prepared activation at
+// po(DX) (see prepQ4_0), scaled by the per-lane float scales in zs.
+#define QPAIR(wo, po, zs, xq, yq, zq, yt, zu, acc) \
+	VMOVDQU32 (wo+2)(BX), xq \
+	VINSERTI32X4 $1, (wo+20)(BX), yq, yq \
+	VPSRLW $4, yq, yt \
+	VINSERTI64X4 $1, yt, zq, zq \
+	VPANDD Z31, zq, zq \
+	VMOVDQU32 (po+64)(DX), zu \
+	VPDPBUSD po(DX), zq, zu \
+	VCVTDQ2PS zu, zu \
+	VFMADD231PS zu, zs, acc
+
+// func q4_0MatVecQP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
+// Same results as q4_0MatVecZP (same prepared activation, same float
+// operations per lane) with the scales of a block quad handled at once: the
+// four f16 weight scales go into one XMM (a load and three VPINSRW), one
+// conversion and one multiply by the four activation scales (prepQ4_0
+// stores them together in the first pair's slot), two VPERMPS spread them
+// over the two pairs' lanes: 27 instead of 34 instructions per quad. Single
+// thread, this measured about 5% faster than q4_0MatVecZP both in cache
+// and from DRAM. A VPERMW gathering the scales straight from a 64-byte
+// weight load has fewer instructions but measured 20% slower from DRAM
+// (the load spans two lines). nb must be even.
+TEXT ·q4_0MatVecQP(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), R9
+	MOVQ nb+24(FP), R10
+	MOVQ prep+32(FP), R11
+	MOVQ y+40(FP), DI
+	SHRQ $1, R10
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU32 q40qa<>(SB), Z29
+	VMOVDQU32 q40qb<>(SB), Z12
+
+q40qprow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z6, Z6, Z6
+	CMPQ CX, $2
+	JLT q40qptail
+
+q40qpquad:
+	MOVWLZX (BX), AX
+	VMOVD AX, X11
+	VPINSRW $1, 18(BX), X11, X11
+	VPINSRW $2, 36(BX), X11, X11
+	VPINSRW $3, 54(BX), X11, X11
+	VCVTPH2PS X11, X11
+	VMULPS 128(DX), X11, X11
+	VPERMPS Z11, Z29, Z1
+	VPERMPS Z11, Z12, Z7
+	QPAIR(0, 0, Z1, X2, Y2, Z2, Y3, Z5, Z0)
+	QPAIR(36, 144, Z7, X8, Y8, Z8, Y9, Z10, Z6)
+	ADDQ $72, BX
+	ADDQ $288, DX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE q40qpquad
+
+q40qptail:
+	TESTQ CX, CX
+	JZ q40qpend
+	// A last lone pair: its two scales are in its own slot.
+	MOVWLZX 18(BX), AX
+	SHLL $16, AX
+	MOVWLZX (BX), R12
+	ORL R12, AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VMULPS 128(DX), X1, X1
+	VPERMPS Z1, Z29, Z1
+	QPAIR(0, 0, Z1, X2, Y2, Z2, Y3, Z5, Z0)
+
+q40qpend:
+	VADDPS Z6, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q40qprow
+	VZEROUPPER
+	RET
