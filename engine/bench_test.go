@@ -36,6 +36,7 @@ func BenchmarkDecode(b *testing.B) {
 	if _, err := e.Step(tok); err != nil {
 		b.Fatal(err)
 	}
+	d0 := e.pool.dispatched
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if s.Len() >= 4000 {
@@ -46,6 +47,7 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	b.ReportMetric(float64(e.pool.dispatched-d0)/float64(b.N), "dispatches/token")
 }
 
 // BenchmarkPrefill measures prompt processing of 128-token chunks.

@@ -33,6 +33,10 @@ type pool struct {
 	mainSleeping atomic.Bool
 	mainWake     chan struct{}
 	closed       atomic.Bool
+	// dispatched counts do calls (only the dispatching goroutine touches
+	// it); the decode benchmark reports it per token, since each dispatch
+	// is a barrier both cores wait at.
+	dispatched uint64
 }
 
 const spinFor = 200 * time.Microsecond
@@ -99,6 +103,7 @@ func (p *pool) await(last *uint64, sleeping *atomic.Bool, wake chan struct{}) ui
 
 // do runs j on every worker and returns when all parts have finished.
 func (p *pool) do(j job) {
+	p.dispatched++
 	if p.n == 1 {
 		j.run(0, 1)
 		return
