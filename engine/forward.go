@@ -291,6 +291,13 @@ func (e *Engine) ffn(L *layer, n int) {
 			r := sc.up2[t*2*ff : (t+1)*2*ff]
 			e.glu(sc.gate[t*ff:(t+1)*ff], r[:ff], r[ff:])
 		}
+	} else if n == 1 && e.pool.n > 1 && L.gate.out == L.up.out {
+		// Decode: each worker applies the activation to the gate/up rows
+		// it just computed, instead of one core doing all of it afterwards
+		// while the others wait.
+		sc.mm.glu, sc.mm.gelu = true, e.fam.gelu
+		e.matmuls(sc.xn, n, &L.gate, sc.gate, &L.up, sc.up, nil, nil)
+		sc.mm.glu = false
 	} else {
 		e.matmuls(sc.xn, n, &L.gate, sc.gate, &L.up, sc.up, nil, nil)
 		e.glu(sc.gate[:n*ff], sc.gate[:n*ff], sc.up[:n*ff])
@@ -319,8 +326,10 @@ func (j *gluJob) run(part, parts int) {
 	j.e.gluRange(j.dst[lo:hi], j.g[lo:hi], j.u[lo:hi])
 }
 
-func (e *Engine) gluRange(dst, g, u []float32) {
-	if e.fam.gelu {
+func (e *Engine) gluRange(dst, g, u []float32) { gluSpan(e.fam.gelu, dst, g, u) }
+
+func gluSpan(gelu bool, dst, g, u []float32) {
+	if gelu {
 		for i := range dst {
 			dst[i] = geluTanh(g[i]) * u[i]
 		}
@@ -463,12 +472,25 @@ type matmulJob struct {
 	actStride [maxFused]int
 	y         [maxFused][]float32
 	n         int
+	// glu (one token, gate and up of equal height): every part takes the
+	// same rows of both and writes act(gate)*up into the gate rows.
+	glu, gelu bool
 }
 
 // run splits the rows of all the job's matrices (taken end to end): each
 // worker streams its rows once and applies them to every token of the
 // chunk.
 func (j *matmulJob) run(part, parts int) {
+	if j.glu {
+		g, u := j.l[0], j.l[1]
+		lo, hi := split(g.out, part, parts, 16)
+		if lo < hi {
+			mulRows(g, lo, hi, j.act[0][:j.actStride[0]], 1, j.y[0])
+			mulRows(u, lo, hi, j.act[1][:j.actStride[1]], 1, j.y[1])
+			gluSpan(j.gelu, j.y[0][lo:hi], j.y[0][lo:hi], j.y[1][lo:hi])
+		}
+		return
+	}
 	total := 0
 	for i := 0; i < j.cnt; i++ {
 		total += j.l[i].out
