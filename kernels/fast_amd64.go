@@ -310,7 +310,10 @@ func floatMatMul(k *kernel, tile func(w *byte, rowBytes, rows, n int, acts *byte
 }
 
 //go:noescape
-func q4_0Prep4VNNI(acts *byte, actBytes, nb int, f16 *float32, dst *byte)
+func q4_0Prep4VNNI(acts *byte, actBytes, nb int, f16 *float32, dst *byte, stride int)
+
+//go:noescape
+func q4_0Tile8x8PVNNI(w *byte, rowBytes, nb int, prep *byte, y *float32, ldy int, f16 *float32)
 
 //go:noescape
 func q4_0Tile8x4PVNNI(w *byte, rowBytes, nb int, prep *byte, y *float32, ldy int, f16 *float32)
@@ -332,10 +335,10 @@ func q4_0MatMulVNNI(k *kernel, plain matMulFunc) matMulFunc {
 		}
 		nb := cols / 32
 		bp := q40PrepPool.Get().(*[]byte)
-		if cap(*bp) < nb*256 {
-			*bp = make([]byte, nb*256)
+		if cap(*bp) < nb*512 {
+			*bp = make([]byte, nb*512)
 		}
-		prep := (*bp)[:nb*256]
+		prep := (*bp)[:nb*512]
 		tab := unsafe.SliceData(f16tab)
 		r8, b4 := rows&^7, nBatch&^3
 		starts := b4
@@ -344,8 +347,24 @@ func q4_0MatMulVNNI(k *kernel, plain matMulFunc) matMulFunc {
 			starts, b4 = b4+1, nBatch
 		}
 		for s := 0; s < starts; s += 4 {
+			if s+8 <= nBatch {
+				// Eight activations: each weight block is unpacked once
+				// for both groups.
+				q4_0Prep4VNNI(&acts[s*actBytes], actBytes, nb, tab, &prep[0], 512)
+				q4_0Prep4VNNI(&acts[(s+4)*actBytes], actBytes, nb, tab, &prep[256], 512)
+				for r := 0; r < r8; r += 8 {
+					q4_0Tile8x8PVNNI(&w[r*rowBytes], rowBytes, nb, &prep[0], &y[s*ldy+r], ldy, tab)
+				}
+				if r8 < rows {
+					for j := s; j < s+8; j++ {
+						k.matvec(w[r8*rowBytes:], rowBytes, rows-r8, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy+r8:])
+					}
+				}
+				s += 4
+				continue
+			}
 			b := min(s, nBatch-4)
-			q4_0Prep4VNNI(&acts[b*actBytes], actBytes, nb, tab, &prep[0])
+			q4_0Prep4VNNI(&acts[b*actBytes], actBytes, nb, tab, &prep[0], 256)
 			for r := 0; r < r8; r += 8 {
 				q4_0Tile8x4PVNNI(&w[r*rowBytes], rowBytes, nb, &prep[0], &y[b*ldy+r], ldy, tab)
 			}

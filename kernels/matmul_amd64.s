@@ -354,16 +354,18 @@ q408t:
 	VZEROUPPER
 	RET
 
-// func q4_0Prep4VNNI(acts *byte, actBytes, nb int, f16 *float32, dst *byte)
+// func q4_0Prep4VNNI(acts *byte, actBytes, nb int, f16 *float32, dst *byte, stride int)
 // Runs ACTS4 for every block of four activations once and stores Z16..Z19
-// (256 bytes per block) for q4_0Tile8x4PVNNI, so a call over many rows
-// pays for the activation side once instead of once per eight rows.
-TEXT ·q4_0Prep4VNNI(SB), NOSPLIT, $0-40
+// (256 bytes, every stride bytes per block) for q4_0Tile8x4PVNNI and
+// q4_0Tile8x8PVNNI, so a call over many rows pays for the activation side
+// once instead of once per eight rows.
+TEXT ·q4_0Prep4VNNI(SB), NOSPLIT, $0-48
 	MOVQ acts+0(FP), DX
 	MOVQ actBytes+8(FP), R9
 	MOVQ nb+16(FP), CX
 	MOVQ f16+24(FP), R13
 	MOVQ dst+32(FP), DI
+	MOVQ stride+40(FP), R11
 	LEAQ (R9)(R9*2), R10
 	VPXORD Z28, Z28, Z28
 	MOVL $0x08080808, AX
@@ -375,7 +377,7 @@ q40prep4:
 	VMOVDQU32 Z17, 64(DI)
 	VMOVDQU32 Z18, 128(DI)
 	VMOVDQU32 Z19, 192(DI)
-	ADDQ $256, DI
+	ADDQ R11, DI
 	ADDQ $34, DX
 	DECQ CX
 	JNZ q40prep4
@@ -436,6 +438,107 @@ q408p:
 	HS4L(Z5, X5, 20)
 	HS4L(Z6, X6, 24)
 	HS4L(Z7, X7, 28)
+	VZEROUPPER
+	RET
+
+// ROW8X(dp, qp, acc, acc2) is ROW4 for eight activations: the weight
+// block is unpacked once and meets the first group (Z16..Z19) into acc and
+// the second group (Z24..Z27) into acc2.
+#define ROW8X(dp, qp, acc, acc2) \
+	VBROADCASTI32X4 qp, Z20 \
+	VPANDD Z31, Z20, Z21 \
+	VPSRLW $4, Z20, Z22 \
+	VPANDD Z31, Z22, Z22 \
+	MOVWLZX dp, AX \
+	VMOVDQA32 Z18, Z23 \
+	VPDPBUSD Z16, Z21, Z23 \
+	VPDPBUSD Z17, Z22, Z23 \
+	VCVTDQ2PS Z23, Z23 \
+	VMULPS.BCST (R13)(AX*4), Z19, Z29 \
+	VFMADD231PS Z23, Z29, acc \
+	VMOVDQA32 Z26, Z28 \
+	VPDPBUSD Z24, Z21, Z28 \
+	VPDPBUSD Z25, Z22, Z28 \
+	VCVTDQ2PS Z28, Z28 \
+	VMULPS.BCST (R13)(AX*4), Z27, Z30 \
+	VFMADD231PS Z28, Z30, acc2
+
+// func q4_0Tile8x8PVNNI(w *byte, rowBytes, nb int, prep *byte, y *float32, ldy int, f16 *float32)
+// Eight rows × eight activations from two prepared groups (512 bytes per
+// block: group 0 then group 1). Z0..Z7 rows 0..7 of activations 0-3,
+// Z8..Z15 of activations 4-7; every other vector register is in use.
+TEXT ·q4_0Tile8x8PVNNI(SB), NOSPLIT, $8-56
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ prep+24(FP), DX
+	MOVQ y+32(FP), DI
+	MOVQ ldy+40(FP), AX
+	SHLQ $2, AX
+	MOVQ AX, 0(SP)
+	MOVQ f16+48(FP), R13
+	LEAQ (R8)(R8*2), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Z31
+
+q488p:
+	VMOVDQU32 (DX), Z16
+	VMOVDQU32 64(DX), Z17
+	VMOVDQU32 128(DX), Z18
+	VMOVDQU32 192(DX), Z19
+	VMOVDQU32 256(DX), Z24
+	VMOVDQU32 320(DX), Z25
+	VMOVDQU32 384(DX), Z26
+	VMOVDQU32 448(DX), Z27
+	LEAQ (SI)(R8*4), BX
+	ROW8X((SI), 2(SI), Z0, Z8)
+	ROW8X((SI)(R8*1), 2(SI)(R8*1), Z1, Z9)
+	ROW8X((SI)(R8*2), 2(SI)(R8*2), Z2, Z10)
+	ROW8X((SI)(R12*1), 2(SI)(R12*1), Z3, Z11)
+	ROW8X((BX), 2(BX), Z4, Z12)
+	ROW8X((BX)(R8*1), 2(BX)(R8*1), Z5, Z13)
+	ROW8X((BX)(R8*2), 2(BX)(R8*2), Z6, Z14)
+	ROW8X((BX)(R12*1), 2(BX)(R12*1), Z7, Z15)
+	ADDQ $18, SI
+	ADDQ $512, DX
+	DECQ CX
+	JNZ q488p
+
+	MOVQ 0(SP), BX
+	LEAQ (BX)(BX*2), R11
+	HS4L(Z0, X0, 0)
+	HS4L(Z1, X1, 4)
+	HS4L(Z2, X2, 8)
+	HS4L(Z3, X3, 12)
+	HS4L(Z4, X4, 16)
+	HS4L(Z5, X5, 20)
+	HS4L(Z6, X6, 24)
+	HS4L(Z7, X7, 28)
+	LEAQ (DI)(BX*4), DI
+	HS4L(Z8, X8, 0)
+	HS4L(Z9, X9, 4)
+	HS4L(Z10, X10, 8)
+	HS4L(Z11, X11, 12)
+	HS4L(Z12, X12, 16)
+	HS4L(Z13, X13, 20)
+	HS4L(Z14, X14, 24)
+	HS4L(Z15, X15, 28)
 	VZEROUPPER
 	RET
 
