@@ -2,10 +2,12 @@
 
 #include "textflag.h"
 
-// AVX-512 VNNI tiles for prompt processing: 4 (Q8_0) or 8 (Q4_0) weight
-// rows × 4 activations per call. Each ZMM holds two activations' blocks
-// side by side ([t | t+1], 256 bits each), so one weight block, unpacked
-// once and broadcast to both halves, meets two activations per VPDPBUSD. VPDPBUSD multiplies unsigned
+// AVX-512 VNNI tiles for prompt processing and batched decode. Q8_0: 4
+// weight rows × 4 activations per call; each ZMM holds two activations'
+// blocks side by side ([t | t+1], 256 bits each), so one weight block,
+// unpacked once and broadcast to both halves, meets two activations per
+// VPDPBUSD. (The Q4_0 tiles further down put four activations in one ZMM;
+// see their own comment.) VPDPBUSD multiplies unsigned
 // by signed bytes, so weights are made unsigned (Q4_0: the raw nibble;
 // Q8_0: x+128) and the offset is removed with the activation's byte sum
 // (Z10/Z11 = -offset·Σy per lane, the starting value of each VPDPBUSD),
