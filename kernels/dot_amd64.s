@@ -1094,13 +1094,13 @@ GLOBL q40qb<>(SB), RODATA|NOPTR, $64
 	VFMADD231PS zu, zs, acc
 
 // func q4_0MatVecQP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
-// Same results as q4_0MatVecZP (same prepared activation, same float
+// Same results as the former q4_0MatVecZP (same prepared activation, same float
 // operations per lane) with the scales of a block quad handled at once: the
 // four f16 weight scales go into one XMM (a load and three VPINSRW), one
 // conversion and one multiply by the four activation scales (prepQ4_0
 // stores them together in the first pair's slot), two VPERMPS spread them
 // over the two pairs' lanes: 27 instead of 34 instructions per quad. Single
-// thread, this measured about 5% faster than q4_0MatVecZP both in cache
+// thread, this measured about 5% faster than that kernel both in cache
 // and from DRAM. A VPERMW gathering the scales straight from a 64-byte
 // weight load has fewer instructions but measured 20% slower from DRAM
 // (the load spans two lines). nb must be even.

@@ -235,14 +235,11 @@ func q4_0Tile8x4VNNI(w *byte, rowBytes, nb int, acts *byte, actBytes int, y *flo
 //go:noescape
 func q4_0MatVecQP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
 
-//go:noescape
-func q4_0MatVecZP(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
-
 // q40PrepPairs bounds the stack buffer of the prepared Q4_0 activation
 // (144 bytes per pair of blocks): rows up to 16384 wide use it.
 const q40PrepPairs = 256
 
-// prepQ4_0 lays out a Q8_0 activation for q4_0MatVecZP: per pair of blocks,
+// prepQ4_0 lays out a Q8_0 activation for q4_0MatVecQP: per pair of blocks,
 // the 64 quants as [b0 0-15 | b1 0-15 | b0 16-31 | b1 16-31] (the order the
 // kernel unpacks weight nibbles in), then -8·Σ of each 4-byte group as
 // int32 (the Q4_0 offset), then both scales as float32; an even pair's

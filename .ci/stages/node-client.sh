@@ -2,6 +2,12 @@
 # The official `openai` npm package against `ferry serve` (stories260K):
 # chat (plain and streamed with usage), completions, embeddings, models, errors.
 set -euo pipefail
+if ! command -v node >/dev/null || ! command -v npm >/dev/null || ! command -v curl >/dev/null; then
+  echo "node-client: installing nodejs, npm and curl from Debian"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq nodejs npm curl >/dev/null
+fi
 root=$(pwd)
 data="${FERRY_TESTDATA:-$root/../shared/testdata}"
 work=$(mktemp -d)
