@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// fakeOllama streams n tokens gap apart and reports fixed server timings.
+// fakeOllama streams the requested tokens (n, or 1) gap apart and reports
+// fixed server timings.
 func fakeOllama(t *testing.T, n int, gap time.Duration, fail *atomic.Int32) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/api/generate" {
@@ -32,10 +33,13 @@ func fakeOllama(t *testing.T, n int, gap time.Duration, fail *atomic.Int32) *htt
 			http.Error(w, `{"error":"bad request"}`, 400)
 			return
 		}
-		if req.Options["temperature"].(float64) != 0 || int(req.Options["num_predict"].(float64)) != n {
+		// Run asks for one token (the pp test) or n (the tg test).
+		np := int(req.Options["num_predict"].(float64))
+		if req.Options["temperature"].(float64) != 0 || np != n && np != 1 {
 			http.Error(w, `{"error":"not greedy or wrong length"}`, 400)
 			return
 		}
+		n := np
 		if fail != nil && fail.Add(1)%4 == 0 {
 			http.Error(w, `{"error":"overloaded"}`, 503)
 			return

@@ -59,9 +59,12 @@ func Prompt(n, seed, rep int) string {
 	return b.String()
 }
 
-// Run measures target: each repetition sends a prompt of about
-// spec.PromptTokens tokens and generates spec.GenTokens tokens; the ppN row
-// reports prompt processing and the tgN row generation.
+// Run measures target as llama-bench does: each repetition makes two
+// requests. The ppN row times a prompt of about spec.PromptTokens tokens
+// (generating one token, which gives the time to first token); the tgN row
+// times spec.GenTokens generated tokens after a prompt of a few tokens, so
+// generation is measured from a nearly empty context and not after the pp
+// prompt (llama-bench's tg128 figures mean the same thing).
 func Run(ctx context.Context, target Target, spec Spec) ([]Row, error) {
 	spec.defaults()
 	var pp, tg, ttft []float64
@@ -70,25 +73,34 @@ func Run(ctx context.Context, target Target, spec Spec) ([]Row, error) {
 	errs := 0
 	var lastErr error
 	for rep := 0; rep < spec.Reps; rep++ {
-		t, err := target.Generate(ctx, Request{Prompt: Prompt(spec.PromptTokens, spec.Seed, rep), PromptLen: spec.PromptTokens, NumPredict: spec.GenTokens, Seed: spec.Seed, NumCtx: spec.NumCtx})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+		reqs := []Request{
+			{Prompt: Prompt(spec.PromptTokens, spec.Seed, rep), PromptLen: spec.PromptTokens, NumPredict: 1, Seed: spec.Seed, NumCtx: spec.NumCtx},
+			{Prompt: Prompt(1, spec.Seed, rep), PromptLen: 1, NumPredict: spec.GenTokens, Seed: spec.Seed, NumCtx: spec.NumCtx},
+		}
+		for i, req := range reqs {
+			t, err := target.Generate(ctx, req)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				errs++
+				lastErr = err
+				break
 			}
-			errs++
-			lastErr = err
-			continue
-		}
-		if r := t.PromptRate(); r > 0 {
-			pp = append(pp, r)
-		}
-		if r := t.GenRate(); r > 0 {
-			tg = append(tg, r)
-		}
-		ttft = append(ttft, float64(t.TTFT)/float64(time.Millisecond))
-		gaps = append(gaps, t.Gaps...)
-		if t.Load > load {
-			load = t.Load
+			if i == 0 {
+				if r := t.PromptRate(); r > 0 {
+					pp = append(pp, r)
+				}
+				ttft = append(ttft, float64(t.TTFT)/float64(time.Millisecond))
+			} else {
+				if r := t.GenRate(); r > 0 {
+					tg = append(tg, r)
+				}
+				gaps = append(gaps, t.Gaps...)
+			}
+			if t.Load > load {
+				load = t.Load
+			}
 		}
 	}
 	if errs == spec.Reps {

@@ -24,7 +24,14 @@ func benchModel(b *testing.B) *model.Model {
 
 // BenchmarkDecode measures single-sequence decode (tokens/s) at a short
 // context.
-func BenchmarkDecode(b *testing.B) {
+func BenchmarkDecode(b *testing.B) { benchDecode(b, 1) }
+
+// BenchmarkDecodeDepth512 is decode after a 512-token prompt, the position
+// of `ferry bench`'s tg rows (llama-bench's tg starts from an empty cache):
+// the gap to BenchmarkDecode is the attention over the cache.
+func BenchmarkDecodeDepth512(b *testing.B) { benchDecode(b, 512) }
+
+func benchDecode(b *testing.B, depth int) {
 	m := benchModel(b)
 	e, err := Load(m, Options{Context: 4096})
 	if err != nil {
@@ -32,15 +39,19 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	defer e.Close()
 	s := e.NewSeq()
-	tok := []SeqTokens{{Seq: s, Tokens: []int32{1}}}
-	if _, err := e.Step(tok); err != nil {
+	prompt := make([]int32, depth)
+	for i := range prompt {
+		prompt[i] = int32(i * 7 % e.Vocab())
+	}
+	if _, err := e.Step([]SeqTokens{{Seq: s, Tokens: prompt}}); err != nil {
 		b.Fatal(err)
 	}
+	tok := []SeqTokens{{Seq: s, Tokens: []int32{1}}}
 	d0 := e.pool.dispatched
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if s.Len() >= 4000 {
-			s.Truncate(1)
+		if s.Len() >= depth+128 {
+			s.Truncate(depth)
 		}
 		if _, err := e.Step(tok); err != nil {
 			b.Fatal(err)
