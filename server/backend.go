@@ -53,6 +53,16 @@ type Embedder interface {
 	EmbedStep(seq Seq, chunk []int32, start, done bool) ([]float32, error)
 }
 
+// Forker is implemented by backends whose sequences can share a prefix's
+// KV cache: Fork returns a new sequence holding the first n positions of
+// src without recomputing them (the engine shares whole cache pages and
+// copies one only when either sequence writes into it). src stays valid
+// and may keep growing. The scheduler calls it between Forward calls, on
+// its own goroutine.
+type Forker interface {
+	Fork(src Seq, n int) (Seq, error)
+}
+
 // Seq is one sequence's KV cache.
 type Seq interface {
 	// Len is the number of positions held.

@@ -155,6 +155,21 @@ func (b *engineBackend) ContextLength() int         { return b.ctx }
 
 func (b *engineBackend) NewSeq() (Seq, error) { return &engineSeq{e: b.e, s: b.e.NewSeq()}, nil }
 
+// Fork shares src's first n positions through the engine's copy-on-write
+// pages: the cache holds them once, so forking never takes more memory
+// than the --parallel x context estimate.
+func (b *engineBackend) Fork(src Seq, n int) (Seq, error) {
+	es, ok := src.(*engineSeq)
+	if !ok || es.e != b.e {
+		return nil, errors.New("fork of a sequence from another backend")
+	}
+	f, err := b.e.Fork(es.s, n)
+	if err != nil {
+		return nil, err
+	}
+	return &engineSeq{e: b.e, s: f}, nil
+}
+
 func (b *engineBackend) Forward(items []BatchItem) error {
 	b.rows = b.rows[:0]
 	for _, it := range items {

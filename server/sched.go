@@ -396,11 +396,16 @@ func commonPrefix(a, b []int32) int {
 	return n
 }
 
-// admit moves queued jobs into free slots in FIFO order, each into the
-// free slot whose cached tokens share the longest prefix with its prompt.
+// admit moves queued jobs into free slots in FIFO order. A prompt's
+// cached prefix may sit in any slot, busy or idle: the job reuses the
+// longest one, taking over the slot that holds it when that loses no other
+// cached tokens, else forking the prefix's KV (Forker) into another free
+// slot, so a shared system prompt is evaluated once for all clients and an
+// idle chat's cache survives other users' requests.
 func (s *Scheduler) admit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, canFork := s.be.(Forker)
 	for len(s.queue) > 0 {
 		j := s.queue[0]
 		if j.ctx.Err() != nil {
@@ -408,13 +413,13 @@ func (s *Scheduler) admit() {
 			j.finish(nil, j.ctx.Err())
 			continue
 		}
-		var best *slot
-		bestN := -1
+		var best, donor *slot
+		bestN, donorN := -1, 0
 		for _, sl := range s.slots {
-			if sl.job != nil {
-				continue
-			}
 			if j.embed {
+				if sl.job != nil {
+					continue
+				}
 				// Embeddings reuse nothing: take an empty slot, else one
 				// an embedding last filled, else the least recently used,
 				// so the prompt caches of chats survive.
@@ -424,7 +429,23 @@ func (s *Scheduler) admit() {
 				continue
 			}
 			n := commonPrefix(sl.tokens, j.req.Prompt)
-			if n > bestN || n == bestN && best != nil && sl.used.Before(best.used) {
+			if canFork && sl.seq != nil && (sl.job == nil || !sl.job.embed) && n > donorN {
+				donor, donorN = sl, n
+			}
+			if sl.job != nil {
+				continue
+			}
+			if !canFork {
+				if n > bestN || n == bestN && best != nil && sl.used.Before(best.used) {
+					best, bestN = sl, n
+				}
+				continue
+			}
+			// With forking, any free slot can get the best prefix; prefer
+			// one whose cache is wholly a prefix of the prompt (an empty
+			// slot, the previous turn of this chat), longest first, else
+			// the least recently used.
+			if best == nil || better(sl, n, best, bestN) {
 				best, bestN = sl, n
 			}
 		}
@@ -432,7 +453,7 @@ func (s *Scheduler) admit() {
 			return
 		}
 		s.queue = s.queue[1:]
-		if err := s.start(best, j, bestN); err != nil {
+		if err := s.start(best, j, bestN, donor, donorN); err != nil {
 			j.finish(nil, err)
 			continue
 		}
@@ -440,7 +461,23 @@ func (s *Scheduler) admit() {
 	}
 }
 
-func (s *Scheduler) start(sl *slot, j *job, n int) error {
+// better ranks free slot a (sharing n tokens with the prompt) above b
+// (sharing bn) as the slot a forking scheduler hands to a new job.
+func better(a *slot, n int, b *slot, bn int) bool {
+	aWhole, bWhole := n == len(a.tokens), bn == len(b.tokens)
+	if aWhole != bWhole {
+		return aWhole
+	}
+	if aWhole && n != bn {
+		return n > bn
+	}
+	return a.used.Before(b.used)
+}
+
+// start puts j into slot sl, which shares n prompt tokens. If donor (any
+// slot, possibly sl itself or one still generating) shares dn > n tokens,
+// its KV for them is forked into sl instead of being recomputed.
+func (s *Scheduler) start(sl *slot, j *job, n int, donor *slot, dn int) error {
 	if sl.seq == nil {
 		seq, err := s.be.NewSeq()
 		if err != nil {
@@ -456,8 +493,15 @@ func (s *Scheduler) start(sl *slot, j *job, n int) error {
 		j.pending = j.req.Prompt
 		return nil
 	}
-	if n >= len(j.req.Prompt) {
-		n = len(j.req.Prompt) - 1 // re-evaluate the last token for its logits
+	last := len(j.req.Prompt) - 1 // re-evaluate the last token for its logits
+	n, dn = min(n, last), min(dn, last)
+	if f, ok := s.be.(Forker); ok && donor != nil && donor != sl && dn > n {
+		if seq, err := f.Fork(donor.seq, dn); err == nil {
+			sl.seq.Free()
+			sl.seq = seq
+			sl.tokens = append(sl.tokens[:0], donor.tokens[:dn]...)
+			n = dn
+		}
 	}
 	if n < len(sl.tokens) {
 		if err := sl.seq.Truncate(n); err != nil {
