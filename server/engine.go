@@ -270,6 +270,9 @@ func (b *engineBackend) Render(r RenderRequest) (string, error) {
 	return chat.Render(tmpl, o)
 }
 
+// ChatTemplate is the template Render uses without a request template.
+func (b *engineBackend) ChatTemplate(withTools bool) string { return b.info.TemplateFor(withTools) }
+
 func (b *engineBackend) Close() error {
 	return errors.Join(b.e.Close(), b.m.Close())
 }

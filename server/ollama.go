@@ -24,6 +24,9 @@ type prepared struct {
 	grammar  *grammar.Grammar // constrains the output (format)
 	think    *bool            // the request's think flag
 	rendered string           // the prompt text
+	// assistantPrefix is written after the rendered prompt as the start
+	// of the reply (a forced tool call's marker).
+	assistantPrefix string
 }
 
 func keepOf(d *api.Duration) *time.Duration {
@@ -494,7 +497,7 @@ func (s *Server) chatPrompt(p *prepared, msgs []api.Message, tools []api.Tool, t
 	if err != nil {
 		return nil, errf(http.StatusBadRequest, "rendering the chat template: %v", err)
 	}
-	prompt, err := be.Tokenize(text, true)
+	prompt, err := be.Tokenize(text+p.assistantPrefix, true)
 	if err != nil {
 		return nil, errf(http.StatusBadRequest, "tokenizing the prompt: %v", err)
 	}

@@ -331,29 +331,14 @@ func (s *Server) handleOAIChat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tools := req.Tools
-	if string(req.ToolChoice) == `"none"` {
-		tools = nil
+	// tool_choice "none" hides the tools, named functions narrow them, and
+	// "required" or a named function force a call (below).
+	choice, err := parseToolChoice(req.ToolChoice, req.Tools)
+	if err != nil {
+		openaiError(w, err)
+		return
 	}
-	// A named tool_choice narrows the tools the model sees to that one.
-	var named struct {
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	}
-	if len(req.ToolChoice) > 0 && req.ToolChoice[0] == '{' && json.Unmarshal(req.ToolChoice, &named) == nil && named.Function.Name != "" {
-		var only []api.Tool
-		for _, t := range tools {
-			if t.Function.Name == named.Function.Name {
-				only = append(only, t)
-			}
-		}
-		if len(only) == 0 {
-			openaiError(w, errf(http.StatusBadRequest, "tool_choice names %q, which is not in tools", named.Function.Name))
-			return
-		}
-		tools = only
-	}
+	tools := choice.allowed(req.Tools)
 	maxTok := req.MaxCompletionTokens
 	if maxTok == nil {
 		maxTok = req.MaxTokens
@@ -377,6 +362,21 @@ func (s *Server) handleOAIChat(w http.ResponseWriter, r *http.Request) {
 			p.grammar, _ = grammar.Compile(rf.JSONSchema.Schema)
 		}
 	}
+	if choice.mode == "required" {
+		// The call is written in the family's syntax after its marker,
+		// which goes into the prompt, so the parser below reads it back.
+		tmpl := p.m.Template
+		if ct, ok := p.r.be.(chatTemplater); ok && tmpl == "" {
+			tmpl = ct.ChatTemplate(true)
+		}
+		ts := toolSyntaxFor(tmpl)
+		p.grammar, err = forcedToolGrammar(tools, ts)
+		if err != nil {
+			openaiError(w, errf(http.StatusBadRequest, "tool_choice: cannot constrain the output to the tools: %v", err))
+			return
+		}
+		p.assistantPrefix = ts.prefix
+	}
 	prompt, err := s.chatPrompt(p, msgs, tools, nil)
 	if err != nil {
 		openaiError(w, err)
@@ -388,6 +388,7 @@ func (s *Server) handleOAIChat(w http.ResponseWriter, r *http.Request) {
 	parsers := make([]*toolParser, n)
 	for i := range parsers {
 		parsers[i] = newToolParser(tools)
+		parsers[i].add(p.assistantPrefix)
 	}
 	results := make([]*Result, n)
 	lps := make([][]TokenLogprob, n)

@@ -1,10 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ferryhq/ferry/api"
+	"github.com/ferryhq/ferry/grammar"
 )
 
 // Tool-call markers of the families ferry parses: Qwen/Hermes wrap each
@@ -205,4 +210,186 @@ func parseToolCalls(s string, known map[string]bool) []api.ToolCall {
 		return nil
 	}
 	return calls
+}
+
+// toolChoice is OpenAI's tool_choice, parsed.
+type toolChoice struct {
+	mode  string   // "auto", "none" or "required"
+	names []string // the allowed functions; nil: all of tools
+}
+
+// parseToolChoice reads tool_choice: "none", "auto", "required",
+// {"type":"function","function":{"name":...}} (a call of that function is
+// required) or {"type":"allowed_tools","allowed_tools":{"mode":"auto"|
+// "required","tools":[{"type":"function","function":{"name":...}}]}}.
+// Absent or null is "auto". Anything else, a name not in tools, or
+// forcing a call without tools is a 400.
+func parseToolChoice(raw json.RawMessage, tools []api.Tool) (toolChoice, error) {
+	bad := errf(http.StatusBadRequest, `tool_choice must be "none", "auto", "required" or {"type":"function","function":{"name":"..."}}`)
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return toolChoice{mode: "auto"}, nil
+	}
+	var tc toolChoice
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		switch str {
+		case "none", "auto", "required":
+			tc.mode = str
+		default:
+			return tc, bad
+		}
+	} else {
+		type fn struct {
+			Type     string `json:"type"`
+			Function *struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		}
+		var obj struct {
+			fn
+			AllowedTools *struct {
+				Mode  string `json:"mode"`
+				Tools []fn   `json:"tools"`
+			} `json:"allowed_tools"`
+		}
+		if json.Unmarshal(raw, &obj) != nil {
+			return tc, bad
+		}
+		switch obj.Type {
+		case "function":
+			if obj.Function == nil || obj.Function.Name == "" {
+				return tc, errf(http.StatusBadRequest, "tool_choice.function.name is required")
+			}
+			tc.mode, tc.names = "required", []string{obj.Function.Name}
+		case "allowed_tools":
+			at := obj.AllowedTools
+			if at == nil || at.Mode != "auto" && at.Mode != "required" || len(at.Tools) == 0 {
+				return tc, errf(http.StatusBadRequest, `tool_choice.allowed_tools needs "mode" ("auto" or "required") and a non-empty "tools" list`)
+			}
+			tc.mode = at.Mode
+			for i, t := range at.Tools {
+				if t.Type != "function" || t.Function == nil || t.Function.Name == "" {
+					return tc, errf(http.StatusBadRequest, "tool_choice.allowed_tools.tools[%d]: expected {\"type\":\"function\",\"function\":{\"name\":...}}", i)
+				}
+				tc.names = append(tc.names, t.Function.Name)
+			}
+		default:
+			return tc, bad
+		}
+	}
+	if tc.mode == "required" && len(tools) == 0 {
+		return tc, errf(http.StatusBadRequest, "tool_choice %s requires tools", s)
+	}
+	for _, n := range tc.names {
+		found := false
+		for _, t := range tools {
+			found = found || t.Function.Name == n
+		}
+		if !found {
+			return tc, errf(http.StatusBadRequest, "tool_choice names %q, which is not in tools", n)
+		}
+	}
+	return tc, nil
+}
+
+// allowed narrows tools to the choice's names, in the tools' order.
+func (tc toolChoice) allowed(tools []api.Tool) []api.Tool {
+	if tc.mode == "none" {
+		return nil
+	}
+	if tc.names == nil {
+		return tools
+	}
+	var out []api.Tool
+	for _, t := range tools {
+		if slices.Contains(tc.names, t.Function.Name) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// toolSyntax is how a model family writes one tool call.
+type toolSyntax struct {
+	prefix  string // written into the prompt after the generation prompt
+	argsKey string // "arguments" or Llama 3's "parameters"
+	array   bool   // Mistral: a JSON array of calls
+}
+
+// toolSyntaxFor picks the family's call syntax from its chat template,
+// in the forms parseToolCalls reads. A template with none of the known
+// markers (or no template) gets a bare {"name","arguments"} object.
+func toolSyntaxFor(tmpl string) toolSyntax {
+	switch {
+	case strings.Contains(tmpl, "<tool_call>"):
+		return toolSyntax{prefix: "<tool_call>\n", argsKey: "arguments"}
+	case strings.Contains(tmpl, "[TOOL_CALLS]"):
+		return toolSyntax{prefix: "[TOOL_CALLS]", argsKey: "arguments", array: true}
+	case strings.Contains(tmpl, "<|start_header_id|>") && (strings.Contains(tmpl, "<|python_tag|>") || strings.Contains(tmpl, `"parameters"`)):
+		return toolSyntax{argsKey: "parameters"}
+	}
+	return toolSyntax{argsKey: "arguments"}
+}
+
+// chatTemplater is implemented by backends that can show the template
+// they render chats with.
+type chatTemplater interface {
+	ChatTemplate(withTools bool) string
+}
+
+// maxToolAlternatives is the most tools that get one grammar alternative
+// each (the grammar's anyOf limit); beyond it the name is an enum and the
+// arguments any object.
+const maxToolAlternatives = 64
+
+// forcedToolGrammar constrains the output to one call (Mistral: a list of
+// calls) of one of tools, written as ts says after ts.prefix: the name is
+// one of the tools' and the arguments an object valid against that tool's
+// parameters schema. A parameters schema the grammar cannot compile on its
+// own, or one using $ref (its pointers would not resolve inside the
+// call's schema), allows any object instead.
+func forcedToolGrammar(tools []api.Tool, ts toolSyntax) (*grammar.Grammar, error) {
+	anyObject := []byte(`{"type":"object"}`)
+	// Written by hand: the grammar generates keys in schema order, and a
+	// call reads best with its name first.
+	call := func(name, args []byte) []byte {
+		return fmt.Appendf(nil, `{"type":"object","properties":{"name":%s,%q:%s},"required":["name",%q],"additionalProperties":false}`, name, ts.argsKey, args, ts.argsKey)
+	}
+	wrap := func(one []byte) []byte {
+		if ts.array {
+			return fmt.Appendf(nil, `{"type":"array","items":%s,"minItems":1}`, one)
+		}
+		return one
+	}
+	build := func(useParams bool) []byte {
+		if len(tools) > maxToolAlternatives {
+			var names []string
+			for _, t := range tools {
+				names = append(names, t.Function.Name)
+			}
+			nb, _ := json.Marshal(map[string]any{"enum": names})
+			return wrap(call(nb, anyObject))
+		}
+		var alts [][]byte
+		for _, t := range tools {
+			nb, _ := json.Marshal(map[string]any{"const": t.Function.Name})
+			args := anyObject
+			if p := t.Function.Parameters; useParams && len(p) > 0 && string(p) != "null" && !strings.Contains(string(p), `"$ref"`) {
+				if _, err := grammar.Compile(p); err == nil {
+					args = p
+				}
+			}
+			alts = append(alts, call(nb, args))
+		}
+		if len(alts) == 1 {
+			return wrap(alts[0])
+		}
+		return wrap(fmt.Appendf(nil, `{"anyOf":[%s]}`, bytes.Join(alts, []byte(","))))
+	}
+	g, err := grammar.Compile(build(true))
+	if err != nil {
+		g, err = grammar.Compile(build(false))
+	}
+	return g, err
 }
