@@ -63,6 +63,20 @@ type Forker interface {
 	Fork(src Seq, n int) (Seq, error)
 }
 
+// Infiller is implemented by backends whose model can fill in the middle
+// (a suffix in /api/generate and /v1/completions).
+type Infiller interface {
+	// FIM returns the prefix, suffix and middle token ids; ok is false
+	// when the model's vocabulary has none.
+	FIM() (pre, suf, mid int32, ok bool)
+	// TokenizeText encodes text without special tokens: no BOS, and
+	// special-token text in it stays plain text.
+	TokenizeText(text string) ([]int32, error)
+	// BOS is the beginning-of-sequence token and whether the model wants
+	// it at the start of a prompt.
+	BOS() (int32, bool)
+}
+
 // Seq is one sequence's KV cache.
 type Seq interface {
 	// Len is the number of positions held.

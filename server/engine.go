@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryhq/ferry/chat"
 	"github.com/ferryhq/ferry/engine"
+	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/model"
 	"github.com/ferryhq/ferry/store"
 	"github.com/ferryhq/ferry/tokenizer"
@@ -108,7 +109,7 @@ func (l *EngineLoader) Load(sm *store.Model, numCtx, parallel int) (*Loaded, err
 		m.Close()
 		return nil, fmt.Errorf("%s: tokenizer: %w", sm.Path, err)
 	}
-	b := &engineBackend{m: m, e: e, tok: tok, info: chat.InfoFromMetadata(&m.Metadata), ctx: ctx}
+	b := &engineBackend{m: m, e: e, tok: tok, info: chat.InfoFromMetadata(&m.Metadata), ctx: ctx, fim: findFIM(&m.Metadata, tok)}
 	if sm.Template != "" {
 		b.info.Template = sm.Template
 	}
@@ -123,7 +124,70 @@ type engineBackend struct {
 	info chat.ModelInfo
 	ctx  int
 	rows []engine.SeqTokens
+	fim  fimIDs
 }
+
+// fimIDs are a model's fill-in-the-middle tokens.
+type fimIDs struct {
+	pre, suf, mid int32
+	ok            bool
+}
+
+// fimKeys are the GGUF keys of the FIM tokens (llama.cpp's, then the older
+// CodeLlama names), fimTexts the token texts llama.cpp looks for when the
+// keys are absent, per family.
+var (
+	fimKeys = [3][]string{
+		{"tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"},
+		{"tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"},
+		{"tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"},
+	}
+	fimTexts = [3][]string{
+		{"<|fim_prefix|>", "<fim-prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<fim_prefix>"},
+		{"<|fim_suffix|>", "<fim-suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<fim_suffix>"},
+		{"<|fim_middle|>", "<fim-middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<fim_middle>"},
+	}
+)
+
+// findFIM reads the FIM token ids from the metadata, else finds them in
+// the vocabulary by text; ok only when all three exist.
+func findFIM(md *gguf.Metadata, tok *tokenizer.Tokenizer) fimIDs {
+	var ids [3]int32
+	for i := range ids {
+		ids[i] = -1
+		for _, k := range fimKeys[i] {
+			if v, ok := md.Uint(k); ok && v < uint64(tok.VocabSize()) {
+				ids[i] = int32(v)
+				break
+			}
+		}
+		for _, t := range fimTexts[i] {
+			if ids[i] >= 0 {
+				break
+			}
+			if id, ok := tok.ID(t); ok {
+				ids[i] = id
+			}
+		}
+		if ids[i] < 0 {
+			return fimIDs{}
+		}
+	}
+	return fimIDs{pre: ids[0], suf: ids[1], mid: ids[2], ok: true}
+}
+
+// FIM implements Infiller.
+func (b *engineBackend) FIM() (pre, suf, mid int32, ok bool) {
+	return b.fim.pre, b.fim.suf, b.fim.mid, b.fim.ok
+}
+
+// TokenizeText implements Infiller.
+func (b *engineBackend) TokenizeText(text string) ([]int32, error) {
+	return b.tok.Encode(text, false, false)
+}
+
+// BOS implements Infiller.
+func (b *engineBackend) BOS() (int32, bool) { return b.tok.BOS(), b.tok.AddBOS() }
 
 type engineSeq struct {
 	e    *engine.Engine

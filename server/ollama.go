@@ -215,44 +215,53 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	defer s.finish(p)
 	p.grammar, _ = compileFormat(req.Format)
 	be := p.r.be
-	text := req.Prompt
-	if !req.Raw {
-		var msgs []api.Message
-		sys := req.System
-		if sys == "" {
-			sys = p.m.System
-		}
-		if sys != "" {
-			msgs = append(msgs, api.Message{Role: "system", Content: sys})
-		}
-		msgs = append(msgs, api.Message{Role: "user", Content: req.Prompt})
-		tmpl := req.Template
-		if tmpl == "" {
-			tmpl = p.m.Template
-		}
-		text, err = be.Render(RenderRequest{Messages: msgs, AddGenerationPrompt: true, Template: tmpl})
-		if err != nil {
-			ollamaError(w, errf(http.StatusBadRequest, "rendering the prompt template: %v", err))
-			return
-		}
-	}
 	var prompt []int32
-	for _, c := range req.Context {
-		if c < 0 || c >= be.VocabSize() {
-			ollamaError(w, errf(http.StatusBadRequest, "context: token %d is out of range (vocabulary has %d)", c, be.VocabSize()))
+	if req.Suffix != "" {
+		// Fill in the middle: the template, system and context do not
+		// apply (as in llama.cpp's /infill).
+		if prompt, err = fimPrompt(be, req.Model, req.Prompt, req.Suffix, req.Truncate); err != nil {
+			ollamaError(w, err)
 			return
 		}
-		prompt = append(prompt, int32(c))
-	}
-	toks, err := be.Tokenize(text, len(prompt) == 0)
-	if err != nil {
-		ollamaError(w, errf(http.StatusBadRequest, "tokenizing the prompt: %v", err))
-		return
-	}
-	prompt = append(prompt, toks...)
-	if err := s.fitPrompt(&prompt, p, req.Truncate); err != nil {
-		ollamaError(w, err)
-		return
+	} else {
+		text := req.Prompt
+		if !req.Raw {
+			var msgs []api.Message
+			sys := req.System
+			if sys == "" {
+				sys = p.m.System
+			}
+			if sys != "" {
+				msgs = append(msgs, api.Message{Role: "system", Content: sys})
+			}
+			msgs = append(msgs, api.Message{Role: "user", Content: req.Prompt})
+			tmpl := req.Template
+			if tmpl == "" {
+				tmpl = p.m.Template
+			}
+			text, err = be.Render(RenderRequest{Messages: msgs, AddGenerationPrompt: true, Template: tmpl})
+			if err != nil {
+				ollamaError(w, errf(http.StatusBadRequest, "rendering the prompt template: %v", err))
+				return
+			}
+		}
+		for _, c := range req.Context {
+			if c < 0 || c >= be.VocabSize() {
+				ollamaError(w, errf(http.StatusBadRequest, "context: token %d is out of range (vocabulary has %d)", c, be.VocabSize()))
+				return
+			}
+			prompt = append(prompt, int32(c))
+		}
+		toks, err := be.Tokenize(text, len(prompt) == 0)
+		if err != nil {
+			ollamaError(w, errf(http.StatusBadRequest, "tokenizing the prompt: %v", err))
+			return
+		}
+		prompt = append(prompt, toks...)
+		if err := s.fitPrompt(&prompt, p, req.Truncate); err != nil {
+			ollamaError(w, err)
+			return
+		}
 	}
 	st := &streamer{w: w}
 	var full strings.Builder
@@ -281,6 +290,61 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.send(final)
+}
+
+// noInsert answers a suffix for a model without FIM tokens, in Ollama's
+// words.
+func noInsert(model string) error {
+	return errf(http.StatusBadRequest, "%q does not support insert", model)
+}
+
+// fimPrompt builds a fill-in-the-middle prompt in prefix-suffix-middle
+// order, as llama.cpp's /infill does: [BOS] PRE prefix SUF suffix MID, the
+// prefix and suffix tokenized as plain text. When it does not fit the
+// context the prefix keeps its end and the suffix its start, the suffix
+// getting at least a quarter of the room; truncate false makes that a 400.
+func fimPrompt(be Backend, model, prefix, suffix string, truncate *bool) ([]int32, error) {
+	inf, ok := be.(Infiller)
+	if !ok {
+		return nil, noInsert(model)
+	}
+	pre, suf, mid, ok := inf.FIM()
+	if !ok {
+		return nil, noInsert(model)
+	}
+	pt, err := inf.TokenizeText(prefix)
+	if err != nil {
+		return nil, errf(http.StatusBadRequest, "tokenizing the prompt: %v", err)
+	}
+	st, err := inf.TokenizeText(suffix)
+	if err != nil {
+		return nil, errf(http.StatusBadRequest, "tokenizing the suffix: %v", err)
+	}
+	bos, addBOS := inf.BOS()
+	room := be.ContextLength() - 1 - 3
+	if addBOS {
+		room--
+	}
+	if room < 2 {
+		return nil, errf(http.StatusBadRequest, "the context window (%d tokens) is too small to fill in the middle", be.ContextLength())
+	}
+	if len(pt)+len(st) > room {
+		if truncate != nil && !*truncate {
+			return nil, errf(http.StatusBadRequest, "prompt and suffix are %d tokens, the context window holds %d (truncate is false)", len(pt)+len(st), be.ContextLength())
+		}
+		sk := min(len(st), max(room/4, room-len(pt)))
+		pk := min(len(pt), room-sk)
+		pt, st = pt[len(pt)-pk:], st[:sk]
+	}
+	out := make([]int32, 0, len(pt)+len(st)+4)
+	if addBOS {
+		out = append(out, bos)
+	}
+	out = append(out, pre)
+	out = append(out, pt...)
+	out = append(out, suf)
+	out = append(out, st...)
+	return append(out, mid), nil
 }
 
 // fitPrompt applies the context window: a prompt that does not fit is

@@ -510,12 +510,15 @@ func (s *Server) handleOAICompletion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.finish(p)
-	prompt, err := p.r.be.Tokenize(req.Prompt[0], true)
-	if err != nil {
-		openaiError(w, errf(http.StatusBadRequest, "tokenizing the prompt: %v", err))
-		return
+	var prompt []int32
+	if req.Suffix != "" {
+		prompt, err = fimPrompt(p.r.be, req.Model, req.Prompt[0], req.Suffix, nil)
+	} else if prompt, err = p.r.be.Tokenize(req.Prompt[0], true); err != nil {
+		err = errf(http.StatusBadRequest, "tokenizing the prompt: %v", err)
+	} else {
+		err = s.fitPrompt(&prompt, p, nil)
 	}
-	if err := s.fitPrompt(&prompt, p, nil); err != nil {
+	if err != nil {
 		openaiError(w, err)
 		return
 	}
