@@ -175,3 +175,73 @@ func TestEnginePrefixForkKeepsIdleChatCache(t *testing.T) {
 		t.Fatalf("user B output %q, cold run %q", outB, c)
 	}
 }
+
+func TestEnginePrefixSimultaneousClientsEvaluateSharedPromptOnce(t *testing.T) {
+	be := storiesBackend(t, 3)
+	p1 := tokens(t, be, sharedSystem+" She asked her mom for help.")
+	p2 := tokens(t, be, sharedSystem+" The dog was happy and wagged its tail.")
+	p3 := tokens(t, be, sharedSystem+" A bird sang in the tree.")
+	shared := commonPrefix(p1, p2)
+	if commonPrefix(p1, p3) != shared || commonPrefix(p2, p3) != shared || shared < 64 {
+		t.Fatalf("the prompts should share exactly the system prompt")
+	}
+	var s *Scheduler
+	queued := make(chan struct{})
+	var once sync.Once
+	// Small prompt batches: the first prompt takes several steps. After
+	// the first step the two other clients arrive; the step waits until
+	// both are queued, so they are admitted while the first prompt is
+	// still being evaluated.
+	s = NewScheduler(be, SchedOptions{Parallel: 3, NumBatch: 16, OnStep: func(int, int, time.Duration) {
+		once.Do(func() {
+			close(queued)
+			for {
+				if _, q := s.Busy(); q == 2 {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}})
+	defer s.Close()
+	ctx := context.Background()
+	outs := make([]string, 3)
+	results := make([]*Result, 3)
+	var wg sync.WaitGroup
+	for i, p := range [][]int32{p1, p2, p3} {
+		if i > 0 {
+			<-queued
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var sb strings.Builder
+			res, err := s.Generate(ctx, Request{Prompt: p, NumPredict: 20, Sample: greedy()}, func(c Chunk) error {
+				sb.WriteString(c.Text)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			outs[i], results[i] = sb.String(), res
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if results[0].PromptEvalCount != len(p1) {
+		t.Fatalf("first client evaluated %d of %d", results[0].PromptEvalCount, len(p1))
+	}
+	for i, p := range [][]int32{p2, p3} {
+		if r := results[i+1]; r.PromptEvalCount != len(p)-shared {
+			t.Fatalf("client %d evaluated %d prompt tokens, want only its %d new ones: the shared prompt was evaluated twice", i+2, r.PromptEvalCount, len(p)-shared)
+		}
+	}
+	for i, p := range [][]int32{p1, p2, p3} {
+		if c := coldRun(t, p, 20); outs[i] != c {
+			t.Fatalf("client %d: %q, cold run %q", i+1, outs[i], c)
+		}
+	}
+}

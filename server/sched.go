@@ -452,6 +452,12 @@ func (s *Scheduler) admit() {
 		if best == nil {
 			return
 		}
+		if canFork && !j.embed && s.prefillAhead(j, max(bestN, donorN)) {
+			// Another job is evaluating a longer shared prefix right now:
+			// wait for it (a few steps) and fork it then. FIFO order is
+			// kept: the jobs behind wait too.
+			return
+		}
 		s.queue = s.queue[1:]
 		if err := s.start(best, j, bestN, donor, donorN); err != nil {
 			j.finish(nil, err)
@@ -459,6 +465,28 @@ func (s *Scheduler) admit() {
 		}
 		s.active++
 	}
+}
+
+// minPrefixWait is the shortest shared prompt prefix worth delaying a job
+// for until another job's prompt evaluation has written it: one KV page.
+const minPrefixWait = 32
+
+// prefillAhead reports whether a running job is still evaluating a prompt
+// that shares more than the cached n tokens, and at least minPrefixWait,
+// with j's: clients arriving together with the same long system prompt
+// then evaluate it once instead of once each.
+func (s *Scheduler) prefillAhead(j *job, n int) bool {
+	last := len(j.req.Prompt) - 1
+	for _, sl := range s.slots {
+		k := sl.job
+		if k == nil || k.embed || len(k.pending) == 0 || k.ctx.Err() != nil {
+			continue
+		}
+		if w := min(commonPrefix(k.req.Prompt, j.req.Prompt), last); w > n && w >= minPrefixWait {
+			return true
+		}
+	}
+	return false
 }
 
 // better ranks free slot a (sharing n tokens with the prompt) above b
