@@ -236,3 +236,30 @@ func TestEngineToolChoiceThroughOpenAIClient(t *testing.T) {
 		t.Fatalf("required: %+v %v", resp, err)
 	}
 }
+
+// FuzzParseToolChoice: any tool_choice value is accepted or refused with
+// a 400, never a panic, and an accepted one only names known tools.
+func FuzzParseToolChoice(f *testing.F) {
+	for _, s := range []string{`"auto"`, `"required"`, `null`, `{"type":"function","function":{"name":"set_alarm"}}`,
+		`{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"function","function":{"name":"get_weather"}}]}}`,
+		`{"type":"function","function":null}`, `{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[null]}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tc, err := parseToolChoice(json.RawMessage(s), choiceTools)
+		if err != nil {
+			if classify(err).status != 400 {
+				t.Fatalf("%q: %v", s, err)
+			}
+			return
+		}
+		for _, n := range tc.names {
+			if n != "get_weather" && n != "set_alarm" {
+				t.Fatalf("%q: accepted unknown tool %q", s, n)
+			}
+		}
+		if got := tc.allowed(choiceTools); tc.mode != "none" && len(got) == 0 {
+			t.Fatalf("%q: no tools left", s)
+		}
+	})
+}
