@@ -50,6 +50,18 @@ func (l *EngineLoader) contextFor(m *model.Model, numCtx int) int {
 	return int(c)
 }
 
+// kvPageTokens is the engine's KV-cache page size: sequences hold whole
+// pages and forks share them.
+const kvPageTokens = 32
+
+// cacheTokens is the KV capacity for parallel sequences of ctx positions:
+// each may hold ctx rounded up to whole pages, so every slot can fill its
+// context at once, and a write into a page shared by a fork always finds
+// a free page to copy it to (sharing leaves at least one unused).
+func cacheTokens(ctx, parallel int) int {
+	return (ctx + kvPageTokens - 1) / kvPageTokens * kvPageTokens * max(parallel, 1)
+}
+
 // Estimate is the weights' bytes plus a full KV cache for parallel
 // sequences of the chosen context. Weights are mmapped, so their bytes
 // count fully: they become resident as soon as the model runs.
@@ -85,7 +97,7 @@ func (l *EngineLoader) estimate(m *model.Model, numCtx, parallel int) int64 {
 	if v, ok := m.ArchUint("attention.value_length"); ok {
 		valDim = v
 	}
-	tokens := float64(l.contextFor(m, numCtx) * max(parallel, 1))
+	tokens := float64(cacheTokens(l.contextFor(m, numCtx), parallel))
 	kv := tokens * float64(layers) * float64(kvHeads*(headDim+valDim)) * kvBytesPerElem(l.KVCacheType)
 	return weights + int64(kv)
 }
@@ -98,7 +110,7 @@ func (l *EngineLoader) Load(sm *store.Model, numCtx, parallel int) (*Loaded, err
 		return nil, err
 	}
 	ctx := l.contextFor(m, numCtx)
-	e, err := engine.Load(m, engine.Options{Threads: l.Threads, Context: ctx, CacheTokens: ctx * max(parallel, 1), KVCacheType: l.KVCacheType})
+	e, err := engine.Load(m, engine.Options{Threads: l.Threads, Context: ctx, CacheTokens: cacheTokens(ctx, parallel), KVCacheType: l.KVCacheType})
 	if err != nil {
 		m.Close()
 		return nil, err

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -244,4 +245,38 @@ func TestEnginePrefixSimultaneousClientsEvaluateSharedPromptOnce(t *testing.T) {
 			t.Fatalf("client %d: %q, cold run %q", i+1, outs[i], c)
 		}
 	}
+}
+
+// TestEngineAllSlotsFillAnOddContext: with a context that is not a whole
+// number of KV pages, every slot can still run to the end of its context
+// at once (the cache holds whole pages per slot).
+func TestEngineAllSlotsFillAnOddContext(t *testing.T) {
+	path := filepath.Join(testdata.Path(t, "models", "stories260K"), "stories260K.gguf")
+	ld, err := (&EngineLoader{Threads: 1}).Load(&store.Model{Path: path, Format: "gguf"}, 100, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld.Backend.Close()
+	s := NewScheduler(ld.Backend, SchedOptions{Parallel: 4})
+	defer s.Close()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := tokens(t, ld.Backend, fmt.Sprintf("Once upon a time, there was a little girl named Lily. She had %d cats.", i+2))
+			o := greedy()
+			o.Temperature = 1 // sampled: the sequences diverge
+			o.Seed = int64(i)
+			res, err := s.Generate(context.Background(), Request{Prompt: p, NumPredict: -1, Sample: o}, func(Chunk) error { return nil })
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if res.DoneReason == "length" && len(res.Tokens) != 100 {
+				t.Errorf("client %d stopped at %d tokens", i, len(res.Tokens))
+			}
+		}()
+	}
+	wg.Wait()
 }
