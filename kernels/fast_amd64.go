@@ -77,6 +77,11 @@ func installFast() {
 	// follows at full bandwidth; four- and eight-row kernels (faster in
 	// cache) measured at half that when streaming from DRAM on this machine.
 	set(quant.Q4_0, "avx2", asmMatVec(q4_0MatVecAVX2, 32))
+	actQuantizers[quant.Q8_0] = func(x []float32, dst []byte) {
+		if nb := len(x) / 32; nb > 0 {
+			quantizeQ8_0AVX2(unsafe.SliceData(x), nb, unsafe.SliceData(dst))
+		}
+	}
 	set(quant.Q8_0, "avx2", asmMatVec(q8_0MatVecAVX2, 32))
 	if cpu.VNNI {
 		set(quant.Q4_0, "avx512vnni", func(w []byte, rowBytes, rows, cols int, act []byte, y []float32) {
@@ -377,3 +382,6 @@ func q4_0MatMulVNNI(k *kernel, plain matMulFunc) matMulFunc {
 		q40PrepPool.Put(bp)
 	}
 }
+
+//go:noescape
+func quantizeQ8_0AVX2(x *float32, nb int, dst *byte)
