@@ -91,6 +91,9 @@ func TestFIMNotSupportedIs400(t *testing.T) {
 	if resp.StatusCode != 400 || json.Unmarshal([]byte(body), &ae) != nil || !strings.Contains(ae.Error.Message, "does not support insert") || ae.Error.Type == "" {
 		t.Fatalf("/v1/completions: %d %s", resp.StatusCode, body)
 	}
+	if resp, body := e.post("/api/show", `{"model":"stories"}`); resp.StatusCode != 200 || strings.Contains(body, `"insert"`) {
+		t.Fatalf("/api/show of a model without FIM tokens lists insert: %d %s", resp.StatusCode, body)
+	}
 }
 
 // writeFIMStories writes stories260K with FIM tokens: through the GGUF
@@ -150,6 +153,11 @@ func TestEngineFIMGenerate(t *testing.T) {
 			m.Close()
 			if err != nil {
 				t.Fatal(err)
+			}
+			// /api/show lists "insert" for it (TestFIMNotSupportedIs400
+			// checks plain stories260K does not).
+			if resp, body := e.post("/api/show", `{"model":"fim"}`); resp.StatusCode != 200 || !strings.Contains(body, `"insert"`) {
+				t.Fatalf("/api/show of a FIM model: %d %s", resp.StatusCode, body)
 			}
 			prefix, suffix := "Once upon a time, there was a", "She was very happy."
 			pt, _ := tok.Encode(prefix, false, false)

@@ -140,6 +140,9 @@ func ShowInfo(m *store.Model, verbose bool) api.ShowResponse {
 				}
 			}
 			resp.ModelInfo["general.parameter_count"] = params
+			if hasFIM(f) {
+				resp.Capabilities = append(resp.Capabilities, "insert")
+			}
 			f.Close()
 		}
 	}
@@ -599,4 +602,43 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		out[i] = float64(x)
 	}
 	writeJSON(w, http.StatusOK, api.EmbeddingResponse{Embedding: out})
+}
+
+// hasFIM reports whether a GGUF names all three fill-in-the-middle tokens,
+// by key or by text in its vocabulary (as findFIM does at load), so
+// /api/show lists "insert" exactly for the models whose suffix requests
+// work.
+func hasFIM(f *gguf.File) bool {
+	var vocab map[string]bool
+	for i := range fimKeys {
+		found := false
+		for _, k := range fimKeys[i] {
+			if _, ok := f.Get(k); ok {
+				found = true
+				break
+			}
+		}
+		if !found && vocab == nil {
+			vocab = map[string]bool{}
+			if kv, ok := f.Get("tokenizer.ggml.tokens"); ok {
+				if a, ok := kv.Value.(gguf.Array); ok {
+					if toks, ok := a.Values.([]string); ok {
+						for _, t := range toks {
+							vocab[t] = true
+						}
+					}
+				}
+			}
+		}
+		for _, t := range fimTexts[i] {
+			if found {
+				break
+			}
+			found = vocab[t]
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
