@@ -53,6 +53,19 @@ func (m *Metadata) SetKV(kv KV) {
 	m.KV = append(m.KV, kv)
 }
 
+// Delete removes key if present.
+func (m *Metadata) Delete(key string) {
+	if m.index == nil {
+		m.reindex()
+	}
+	i, ok := m.index[key]
+	if !ok {
+		return
+	}
+	m.KV = append(m.KV[:i:i], m.KV[i+1:]...)
+	m.reindex()
+}
+
 // String returns a string value, or "" when absent or not a string.
 func (m *Metadata) String(key string) string {
 	kv, _ := m.Get(key)

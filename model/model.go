@@ -13,7 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 
 	"github.com/ferryhq/ferry/gguf"
 	"github.com/ferryhq/ferry/quant"
@@ -195,11 +198,97 @@ func openGGUF(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n, _ := f.Uint("split.count"); n > 1 {
+		return openSplitGGUF(path, f, n)
+	}
 	m := &Model{Path: path, Format: FormatGGUF, Metadata: f.Metadata}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
 		m.AddTensor(&Tensor{Name: ti.Name, Type: ti.Type, Shape: ti.Shape, Data: f.TensorData(ti)})
 	}
 	m.OnClose(f.Close)
+	return m, nil
+}
+
+// splitName is llama.cpp's naming of split GGUF parts
+// (PREFIX-00001-of-00003.gguf, parts numbered from 1).
+var splitName = regexp.MustCompile(`^(.*)-(\d{5})-of-(\d{5})\.gguf$`)
+
+// maxSplitParts bounds split.count before any part is opened.
+const maxSplitParts = 9999
+
+// openSplitGGUF loads a split GGUF set (gguf-split's output) given any of
+// its parts: the siblings are found by llama.cpp's file naming, every part
+// must agree on split.count and carry its own split.no, the metadata comes
+// from the first part (later parts carry only the split keys), and the
+// tensors of all parts are mapped in place. The split.* keys are dropped
+// from the merged metadata so that a convert of the result writes one
+// ordinary GGUF.
+func openSplitGGUF(path string, f *gguf.File, count uint64) (*Model, error) {
+	fail := func(err error) (*Model, error) { f.Close(); return nil, err }
+	if count > maxSplitParts {
+		return fail(fmt.Errorf("%s: split.count is %d (more than %d parts)", path, count, maxSplitParts))
+	}
+	n := int(count)
+	no, ok := f.Uint("split.no")
+	if !ok || no >= count {
+		return fail(fmt.Errorf("%s: split GGUF of %d parts without a valid split.no", path, n))
+	}
+	mm := splitName.FindStringSubmatch(filepath.Base(path))
+	if mm == nil {
+		return fail(fmt.Errorf("%s: part %d of a %d-part split GGUF, but the name does not follow PREFIX-00001-of-%05d.gguf, so the other parts cannot be found", path, no+1, n, n))
+	}
+	if c, _ := strconv.Atoi(mm[3]); c != n {
+		return fail(fmt.Errorf("%s: the name says %s parts, split.count says %d", path, mm[3], n))
+	}
+	parts := make([]*gguf.File, n)
+	parts[no] = f
+	closeAll := func() {
+		for _, p := range parts {
+			if p != nil {
+				p.Close()
+			}
+		}
+	}
+	for i := range parts {
+		if parts[i] != nil {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(path), fmt.Sprintf("%s-%05d-of-%05d.gguf", mm[1], i+1, n))
+		g, err := gguf.Open(p)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("split GGUF %s: part %d of %d: %w", path, i+1, n, err)
+		}
+		parts[i] = g
+		gc, _ := g.Uint("split.count")
+		gn, ok := g.Uint("split.no")
+		if gc != count || !ok || gn != uint64(i) {
+			closeAll()
+			return nil, fmt.Errorf("split GGUF %s: %s says it is part %d of %d, expected part %d of %d", path, p, gn+1, gc, i+1, n)
+		}
+	}
+	first := parts[0]
+	m := &Model{Path: first.Path, Format: FormatGGUF, Metadata: first.Metadata}
+	m.Metadata.KV = append([]gguf.KV(nil), first.Metadata.KV...)
+	want, hasWant := m.Uint("split.tensors.count")
+	for _, k := range []string{"split.no", "split.count", "split.tensors.count"} {
+		m.Metadata.Delete(k)
+	}
+	for _, p := range parts {
+		for i := range p.Tensors {
+			ti := &p.Tensors[i]
+			if m.Tensor(ti.Name) != nil {
+				closeAll()
+				return nil, fmt.Errorf("split GGUF %s: tensor %q appears in two parts (%s)", path, ti.Name, p.Path)
+			}
+			m.AddTensor(&Tensor{Name: ti.Name, Type: ti.Type, Shape: ti.Shape, Data: p.TensorData(ti)})
+		}
+		m.OnClose(p.Close)
+	}
+	if hasWant && uint64(len(m.Tensors)) != want {
+		m.Close()
+		return nil, fmt.Errorf("split GGUF %s: %d tensors in %d parts, split.tensors.count says %d", path, len(m.Tensors), n, want)
+	}
 	return m, nil
 }
