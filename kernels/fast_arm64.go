@@ -23,6 +23,9 @@ func q4_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func q6_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
+func q5_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
 func f32MatVecNEON(w *byte, rowBytes, rows, n int, x *byte, y *float32)
 
 //go:noescape
@@ -91,6 +94,7 @@ func installFast() {
 	set(quant.Q4_0, q4_0MatVecNEON, 32)
 	set(quant.Q4_K, q4_KMatVecNEON, 256)
 	set(quant.Q6_K, q6_KMatVecNEON, 256)
+	set(quant.Q5_K, q5_KMatVecNEON, 256)
 }
 
 func loadSum(b []byte) uint64 { return loadSumGo(b) }
