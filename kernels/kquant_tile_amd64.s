@@ -56,6 +56,45 @@
 	VHADDPS X0, X0, X0 \
 	VMOVSS X0, dst
 
+// Q4KSCALES unpacks the super-block's 6-bit scales and mins (ggml's utmp
+// unpacking, from memory): the eight scales as int16 at 0(SP), the mins as
+// int16 pairs in Y25 (for VPMADDWD with the activation's bsums). Clobbers
+// AX, DI, R9, R13, X0..X3.
+#define Q4KSCALES \
+	MOVL 12(BX), DI \
+	SHRL $4, DI \
+	ANDL $0x0f0f0f0f, DI \
+	MOVL 8(BX), AX \
+	SHRL $6, AX \
+	ANDL $0x03030303, AX \
+	SHLL $4, AX \
+	ORL AX, DI \
+	MOVL 12(BX), R13 \
+	ANDL $0x0f0f0f0f, R13 \
+	MOVL 4(BX), AX \
+	SHRL $6, AX \
+	ANDL $0x03030303, AX \
+	SHLL $4, AX \
+	ORL AX, R13 \
+	MOVL 8(BX), R9 \
+	ANDL $0x3f3f3f3f, R9 \
+	MOVL 4(BX), AX \
+	ANDL $0x3f3f3f3f, AX \
+	SHLQ $32, R13 \
+	ORQ R13, AX \
+	SHLQ $32, DI \
+	ORQ DI, R9 \
+ \
+	VMOVQ AX, X0 \
+	VPMOVZXBW X0, X0 \
+	VMOVDQU X0, 0(SP) \
+	VMOVQ R9, X1 \
+	VPMOVZXBW X1, X1 \
+	VPUNPCKLWD X1, X1, X2 \
+	VPUNPCKHWD X1, X1, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VMOVDQA32 Y2, Y25
+
 // func q4_KTile1x4(w *byte, rowBytes, rows, nb int, acts *byte, actBytes int, y *float32, ldy int)
 TEXT ·q4_KTile1x4(SB), NOSPLIT, $48-64
 	MOVQ w+0(FP), SI
@@ -89,40 +128,7 @@ q4ktblock:
 	VMOVSHDUP X0, X1
 	VBROADCASTSS X1, Y27
 
-	// scales → AX, mins → R9 (ggml's utmp unpacking, from memory)
-	MOVL 12(BX), DI
-	SHRL $4, DI
-	ANDL $0x0f0f0f0f, DI
-	MOVL 8(BX), AX
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL AX, DI
-	MOVL 12(BX), R13
-	ANDL $0x0f0f0f0f, R13
-	MOVL 4(BX), AX
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL AX, R13
-	MOVL 8(BX), R9
-	ANDL $0x3f3f3f3f, R9
-	MOVL 4(BX), AX
-	ANDL $0x3f3f3f3f, AX
-	SHLQ $32, R13
-	ORQ R13, AX
-	SHLQ $32, DI
-	ORQ DI, R9
-
-	VMOVQ AX, X0
-	VPMOVZXBW X0, X0
-	VMOVDQU X0, 0(SP)
-	VMOVQ R9, X1
-	VPMOVZXBW X1, X1
-	VPUNPCKLWD X1, X1, X2
-	VPUNPCKHWD X1, X1, X3
-	VINSERTI128 $1, X3, Y2, Y2
-	VMOVDQA32 Y2, Y25
+	Q4KSCALES
 
 	LEAQ (DX)(R12*2), R13
 	Q4KMINS((DX), Y20)
