@@ -26,6 +26,18 @@ func q6_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func q5_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
+func q5_0MatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q4_1MatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q5_1MatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func iq4_NLMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
 func f32MatVecNEON(w *byte, rowBytes, rows, n int, x *byte, y *float32)
 
 //go:noescape
@@ -95,6 +107,10 @@ func installFast() {
 	set(quant.Q4_K, q4_KMatVecNEON, 256)
 	set(quant.Q6_K, q6_KMatVecNEON, 256)
 	set(quant.Q5_K, q5_KMatVecNEON, 256)
+	set(quant.Q5_0, q5_0MatVecNEON, 32)
+	set(quant.Q4_1, q4_1MatVecNEON, 32)
+	set(quant.Q5_1, q5_1MatVecNEON, 32)
+	set(quant.IQ4_NL, iq4_NLMatVecNEON, 32)
 }
 
 func loadSum(b []byte) uint64 { return loadSumGo(b) }
