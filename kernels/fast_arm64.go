@@ -38,6 +38,15 @@ func q5_1MatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 func iq4_NLMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
 
 //go:noescape
+func q3_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q2_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func iq4_XSMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
 func f32MatVecNEON(w *byte, rowBytes, rows, n int, x *byte, y *float32)
 
 //go:noescape
@@ -111,6 +120,9 @@ func installFast() {
 	set(quant.Q4_1, q4_1MatVecNEON, 32)
 	set(quant.Q5_1, q5_1MatVecNEON, 32)
 	set(quant.IQ4_NL, iq4_NLMatVecNEON, 32)
+	set(quant.Q3_K, q3_KMatVecNEON, 256)
+	set(quant.IQ4_XS, iq4_XSMatVecNEON, 256)
+	set(quant.Q2_K, q2_KMatVecNEON, 256)
 }
 
 func loadSum(b []byte) uint64 { return loadSumGo(b) }

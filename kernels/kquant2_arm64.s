@@ -172,3 +172,285 @@ q5kblock:
 	KROWEND
 	CBNZ R2, q5krow
 	RET
+
+// ---------------------------------------------------------------------------
+// Q3_K: 110-byte super-block = hmask[32], qs[64], 12 bytes of packed signed
+// 6-bit scales, d (f16). Quant l of step k (0..3) in half h (0..1) is
+// bits 2k..2k+1 of qs[32h+l], minus 4 when bit 4h+k of hmask[l] is clear;
+// one scale per 16 quants. The hmask is inverted once (EOR all-ones) and
+// shifted right by 1 per step, so "(~hm << 2) & 4" is the amount to
+// subtract: 4 vector ops per 16 quants. The sixteen scales are unpacked in
+// general registers (ggml's aux words: R10 = scales 0..7, R11 = 8..15) and
+// have 32 subtracted as each is broadcast. Per super-block: 16 SDOT + 16 MLA
+// and about 100 bit ops, against the portable loop's 256 multiply-adds with
+// two shifts and masks each.
+
+// Q3KSUB: one 16-quant sub-block (quants qr, activations ar) times scale
+// byte b of reg, minus 32, into V9.
+#define Q3KSUB(qr, ar, reg, b) \
+	VEOR V7.B16, V7.B16, V7.B16 \
+	SDOT(7, qr, ar) \
+	UBFX $(8*(b)), reg, $8, R14 \
+	SUB $32, R14, R14 \
+	VDUP R14, V10.S4 \
+	MLA4S(9, 7, 10)
+
+// Q2BITS*: bits 2k..2k+1 of V1/V2 into V3/V4 (V28 = 3).
+#define Q2BITSFIRST \
+	VAND V28.B16, V1.B16, V3.B16 \
+	VAND V28.B16, V2.B16, V4.B16
+
+#define Q2BITS(sh) \
+	VUSHR $(sh), V1.B16, V3.B16 \
+	VUSHR $(sh), V2.B16, V4.B16 \
+	VAND V28.B16, V3.B16, V3.B16 \
+	VAND V28.B16, V4.B16, V4.B16
+
+#define Q2BITSLAST \
+	VUSHR $6, V1.B16, V3.B16 \
+	VUSHR $6, V2.B16, V4.B16
+
+// Q3KSTEP subtracts the high-bit term from V3/V4 (V21/V22 = ~hmask shifted
+// to this step's bit, V29 = 4), then dots 32 activations at R13.
+#define Q3KSTEP(k, reg) \
+	VSHL $2, V21.B16, V5.B16 \
+	VSHL $2, V22.B16, V6.B16 \
+	VAND V29.B16, V5.B16, V5.B16 \
+	VAND V29.B16, V6.B16, V6.B16 \
+	VSUB V5.B16, V3.B16, V3.B16 \
+	VSUB V6.B16, V4.B16, V4.B16 \
+	VUSHR $1, V21.B16, V21.B16 \
+	VUSHR $1, V22.B16, V22.B16 \
+	VLD1.P 32(R13), [V16.B16, V17.B16] \
+	Q3KSUB(3, 16, reg, 2*(k)) \
+	Q3KSUB(4, 17, reg, 2*(k)+1)
+
+#define Q3KHALF(h, reg) \
+	ADD $(32+32*(h)), R6, R12 \
+	VLD1 (R12), [V1.B16, V2.B16] \
+	Q2BITSFIRST \
+	Q3KSTEP(0, reg) \
+	Q2BITS(2) \
+	Q3KSTEP(1, reg) \
+	Q2BITS(4) \
+	Q3KSTEP(2, reg) \
+	Q2BITSLAST \
+	Q3KSTEP(3, reg)
+
+// func q3_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+TEXT ·q3_KMatVecNEON(SB), NOSPLIT, $0-48
+	KHEAD
+	VMOVI $3, V28.B16
+	VMOVI $4, V29.B16
+	VMOVI $255, V31.B16
+
+q3krow:
+	KROWSTART
+
+q3kblock:
+	MOVHU 108(R6), R9
+	FMOVS R9, F16
+	FCVTHS F16, F16
+	FMOVS (R7), F18
+	FMULS F18, F16, F24
+
+	// scales: aux words of ggml's q3 unpacking, 6-bit unsigned (bias 32)
+	MOVWU 96(R6), R10
+	MOVWU 100(R6), R11
+	MOVWU 104(R6), R12
+	ANDW $0x03030303, R12, R13
+	ANDW $0x0f0f0f0f, R10, R14
+	ORRW R13<<4, R14, R14
+	LSRW $2, R12, R13
+	ANDW $0x03030303, R13, R13
+	ANDW $0x0f0f0f0f, R11, R15
+	ORRW R13<<4, R15, R15
+	LSRW $4, R12, R13
+	ANDW $0x03030303, R13, R13
+	LSRW $4, R10, R19
+	ANDW $0x0f0f0f0f, R19, R19
+	ORRW R13<<4, R19, R19
+	LSRW $6, R12, R13
+	ANDW $0x03030303, R13, R13
+	LSRW $4, R11, R20
+	ANDW $0x0f0f0f0f, R20, R20
+	ORRW R13<<4, R20, R20
+	ORR R15<<32, R14, R10
+	ORR R20<<32, R19, R11
+
+	VLD1 (R6), [V21.B16, V22.B16]
+	VEOR V31.B16, V21.B16, V21.B16
+	VEOR V31.B16, V22.B16, V22.B16
+	VEOR V9.B16, V9.B16, V9.B16
+	ADD $4, R7, R13
+	Q3KHALF(0, R10)
+	Q3KHALF(1, R11)
+	KBLOCKEND
+
+	ADD $110, R6
+	ADD $292, R7
+	SUB $1, R8
+	CBNZ R8, q3kblock
+
+	KROWEND
+	CBNZ R2, q3krow
+	RET
+
+// ---------------------------------------------------------------------------
+// Q2_K: 84-byte super-block = 16 scale bytes (low nibble scale, high nibble
+// min, one pair per 16 quants), qs[64], d, dmin (f16). Quant l of step k in
+// half h is bits 2k..2k+1 of qs[32h+l] (0..3). The min term
+// Σ min_j·bsum_j is done in vectors: the 16 mins widened to 16 bits
+// (UXTL), multiplied by the 16 int16 bsums (MUL .8H: |min·bsum| ≤
+// 15·2048 fits), pairwise-widened to four int32 lanes (SADDLP/SADALP) and
+// FMA'd with -dmin·dy straight into V0. Per super-block: 16 SDOT + 16 MLA,
+// about 60 bit ops, and 8 vector ops for the mins.
+#define MUL8H(d, n, m) WORD $(0x4E609C00 | ((m)<<16) | ((n)<<5) | (d))
+#define SADDLP8H(d, n) WORD $(0x4E602800 | ((n)<<5) | (d))
+#define SADALP8H(d, n) WORD $(0x4E606800 | ((n)<<5) | (d))
+
+// Q2KSUB: one 16-quant sub-block times the low nibble of byte b of reg.
+#define Q2KSUB(qr, ar, reg, b) \
+	VEOR V7.B16, V7.B16, V7.B16 \
+	SDOT(7, qr, ar) \
+	UBFX $(8*(b)), reg, $4, R14 \
+	VDUP R14, V10.S4 \
+	MLA4S(9, 7, 10)
+
+#define Q2KSTEP(k, reg) \
+	VLD1.P 32(R13), [V16.B16, V17.B16] \
+	Q2KSUB(3, 16, reg, 2*(k)) \
+	Q2KSUB(4, 17, reg, 2*(k)+1)
+
+#define Q2KHALF(h, reg) \
+	ADD $(16+32*(h)), R6, R12 \
+	VLD1 (R12), [V1.B16, V2.B16] \
+	Q2BITSFIRST \
+	Q2KSTEP(0, reg) \
+	Q2BITS(2) \
+	Q2KSTEP(1, reg) \
+	Q2BITS(4) \
+	Q2KSTEP(2, reg) \
+	Q2BITSLAST \
+	Q2KSTEP(3, reg)
+
+// func q2_KMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+TEXT ·q2_KMatVecNEON(SB), NOSPLIT, $0-48
+	KHEAD
+	VMOVI $3, V28.B16
+
+q2krow:
+	KROWSTART
+
+q2kblock:
+	MOVHU 80(R6), R9
+	FMOVS R9, F16
+	FCVTHS F16, F16
+	MOVHU 82(R6), R9
+	FMOVS R9, F17
+	FCVTHS F17, F17
+	FMOVS (R7), F18
+	FMULS F18, F16, F24
+	FMULS F18, F17, F17
+	FNEGS F17, F17
+
+	// mins: -dmin·dy · Σ (scale byte >> 4) · bsum, in four lanes of V0
+	VLD1 (R6), [V1.B16]
+	VUSHR $4, V1.B16, V2.B16
+	VUXTL V2.B8, V3.H8
+	VUXTL2 V2.B16, V4.H8
+	ADD $260, R7, R12
+	VLD1 (R12), [V5.H8, V6.H8]
+	MUL8H(5, 3, 5)
+	MUL8H(6, 4, 6)
+	SADDLP8H(7, 5)
+	SADALP8H(7, 6)
+	SCVTF4S(7, 7)
+	VDUP V17.S[0], V12.S4
+	VFMLA V12.S4, V7.S4, V0.S4
+
+	MOVD (R6), R10
+	MOVD 8(R6), R11
+	VEOR V9.B16, V9.B16, V9.B16
+	ADD $4, R7, R13
+	Q2KHALF(0, R10)
+	Q2KHALF(1, R11)
+	KBLOCKEND
+
+	ADD $84, R6
+	ADD $292, R7
+	SUB $1, R8
+	CBNZ R8, q2kblock
+
+	KROWEND
+	CBNZ R2, q2krow
+	RET
+
+// ---------------------------------------------------------------------------
+// IQ4_XS: 136-byte super-block = d (f16), scales_h (16 bits: 2 per
+// sub-block), scales_l[4] (4 bits per sub-block), qs[128]; eight sub-blocks
+// of 32: low nibbles of 16 bytes are elements 0..15, high nibbles 16..31,
+// each an index into IQ4_NL's signed codebook (one TBL per 16). Scale =
+// (low4 | high2 << 4) - 32, built in general registers. Per super-block:
+// 16 TBL + 16 SDOT + 8 MLA.
+DATA iq4xsTab<>+0(SB)/8, $0xF6EADDCFBFAD9881
+DATA iq4xsTab<>+8(SB)/8, $0x7159453526190D01
+GLOBL iq4xsTab<>(SB), RODATA|NOPTR, $16
+
+#define IQ4XSSUB(ib) \
+	VLD1.P 16(R12), [V1.B16] \
+	VLD1.P 32(R13), [V16.B16, V17.B16] \
+	VUSHR $4, V1.B16, V2.B16 \
+	VAND V30.B16, V1.B16, V1.B16 \
+	VTBL V1.B16, [V28.B16], V1.B16 \
+	VTBL V2.B16, [V28.B16], V2.B16 \
+	VEOR V7.B16, V7.B16, V7.B16 \
+	SDOT(7, 1, 16) \
+	SDOT(7, 2, 17) \
+	UBFX $(4*(ib)), R10, $4, R14 \
+	UBFX $(2*(ib)), R11, $2, R15 \
+	ORR R15<<4, R14, R14 \
+	SUB $32, R14, R14 \
+	VDUP R14, V10.S4 \
+	MLA4S(9, 7, 10)
+
+// func iq4_XSMatVecNEON(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+TEXT ·iq4_XSMatVecNEON(SB), NOSPLIT, $0-48
+	KHEAD
+	VMOVI $15, V30.B16
+	MOVD $iq4xsTab<>(SB), R9
+	VLD1 (R9), [V28.B16]
+
+iq4xsrow:
+	KROWSTART
+
+iq4xsblock:
+	MOVHU (R6), R9
+	FMOVS R9, F16
+	FCVTHS F16, F16
+	FMOVS (R7), F18
+	FMULS F18, F16, F24
+
+	MOVHU 2(R6), R11
+	MOVWU 4(R6), R10
+	VEOR V9.B16, V9.B16, V9.B16
+	ADD $8, R6, R12
+	ADD $4, R7, R13
+	IQ4XSSUB(0)
+	IQ4XSSUB(1)
+	IQ4XSSUB(2)
+	IQ4XSSUB(3)
+	IQ4XSSUB(4)
+	IQ4XSSUB(5)
+	IQ4XSSUB(6)
+	IQ4XSSUB(7)
+	KBLOCKEND
+
+	ADD $136, R6
+	ADD $292, R7
+	SUB $1, R8
+	CBNZ R8, iq4xsblock
+
+	KROWEND
+	CBNZ R2, iq4xsrow
+	RET
