@@ -107,7 +107,7 @@ func installFast() {
 			}
 		})
 		table[quant.Q4_0].matmul = q4_0MatMulVNNI(table[quant.Q4_0], tiledMatMul(table[quant.Q4_0], q4_0Tile8x4VNNI, 32, 8))
-		table[quant.Q8_0].matmul = tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32, 4)
+		table[quant.Q8_0].matmul = q8_0MatMulT(table[quant.Q8_0], tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32, 4))
 		fastPaths[quant.Q4_0] += "+vnni"
 		fastPaths[quant.Q8_0] += "+vnni"
 	}
@@ -385,3 +385,61 @@ func q4_0MatMulVNNI(k *kernel, plain matMulFunc) matMulFunc {
 
 //go:noescape
 func quantizeQ8_0AVX2(x *float32, nb int, dst *byte)
+
+//go:noescape
+func q8_0Prep8T(acts *byte, actBytes, nb int, f16 *float32, dst *byte)
+
+//go:noescape
+func q8_0Tile8x8T(w *byte, rowBytes, nb int, prep *byte, y *float32, ldy, nAct int, f16 *float32)
+
+// q80TMin is the smallest group of activations given to q8_0Tile8x8T: the
+// tile costs the same for one activation as for eight, and for four or
+// five the 4×4 tile (plain) measured faster.
+const q80TMin = 6
+
+// q8_0MatMulT runs q8_0Tile8x8T over groups of eight activations (a last
+// group of q80TMin..7 zero-padded: zero quants and scale, results not
+// stored) and multiples of eight rows, the matvec for the row edge; a last
+// group below q80TMin and calls with fewer than eight rows go to plain.
+// Against plain at batch 8, 16 and 64 it measured 1.4-1.8× as fast, from
+// cache and from DRAM (A/B in one run).
+func q8_0MatMulT(k *kernel, plain matMulFunc) matMulFunc {
+	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
+		r8 := rows &^ 7
+		if r8 == 0 || nBatch < q80TMin {
+			plain(w, rowBytes, rows, cols, acts, actBytes, nBatch, y, ldy)
+			return
+		}
+		nb := cols / 32
+		bp := q40PrepPool.Get().(*[]byte)
+		need := nb*320 + 8*actBytes
+		if cap(*bp) < need {
+			*bp = make([]byte, need)
+		}
+		prep, pad := (*bp)[:nb*320], (*bp)[nb*320:need]
+		tab := unsafe.SliceData(f16tab)
+		for s := 0; s < nBatch; s += 8 {
+			n := min(8, nBatch-s)
+			if n < q80TMin {
+				plain(w, rowBytes, rows, cols, acts[s*actBytes:], actBytes, n, y[s*ldy:], ldy)
+				break
+			}
+			src := acts[s*actBytes:]
+			if n < 8 {
+				copy(pad, src[:n*actBytes])
+				clear(pad[n*actBytes:])
+				src = pad
+			}
+			q8_0Prep8T(&src[0], actBytes, nb, tab, &prep[0])
+			for r := 0; r < r8; r += 8 {
+				q8_0Tile8x8T(&w[r*rowBytes], rowBytes, nb, &prep[0], &y[s*ldy+r], ldy, n, tab)
+			}
+			if r8 < rows {
+				for j := s; j < s+n; j++ {
+					k.matvec(w[r8*rowBytes:], rowBytes, rows-r8, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy+r8:])
+				}
+			}
+		}
+		q40PrepPool.Put(bp)
+	}
+}
