@@ -335,9 +335,7 @@ func gluSpan(gelu bool, dst, g, u []float32) {
 		}
 		return
 	}
-	for i := range dst {
-		dst[i] = silu(g[i]) * u[i]
-	}
+	kernels.SiLUMul(dst, g, u)
 }
 
 // moe routes each token to its top experts and sums their gated FFNs,

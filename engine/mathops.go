@@ -2,6 +2,8 @@ package engine
 
 import (
 	"math"
+
+	"github.com/ferryhq/ferry/kernels"
 )
 
 func dotF32(a, b []float32) float32 {
@@ -41,7 +43,7 @@ func softmax(x []float32) {
 	}
 	var sum float32
 	for i, v := range x {
-		e := expf(v - m)
+		e := kernels.Expf(v - m)
 		x[i] = e
 		sum += e
 	}
@@ -50,11 +52,6 @@ func softmax(x []float32) {
 		x[i] *= inv
 	}
 }
-
-// silu uses expf rather than math.Exp: a batched decode step evaluates it
-// for every FFN unit of every token (a million calls per 8-token step of a
-// 1B model), where math.Exp's float64 path cost about 5% of the step.
-func silu(x float32) float32 { return x / (1 + expf(-x)) }
 
 // geluTanh is the tanh approximation Gemma uses (gelu_pytorch_tanh).
 func geluTanh(x float32) float32 {
@@ -67,28 +64,4 @@ func softcap(x []float32, c float32) {
 	for i, v := range x {
 		x[i] = c * float32(math.Tanh(float64(v/c)))
 	}
-}
-
-// expf is exp for float32 arguments, accurate to about 2 ulp: range
-// reduction by ln 2 and a degree-6 Taylor polynomial. It is several times
-// faster than math.Exp, which matters in attention's softmax over long
-// contexts.
-func expf(x float32) float32 {
-	switch {
-	case x > 88:
-		return float32(math.Inf(1))
-	case x < -87.3:
-		return 0
-	case x != x:
-		return x
-	}
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693359375
-		ln2lo = -2.12194440e-4
-	)
-	n := float32(math.Floor(float64(x*log2e + 0.5)))
-	r := x - n*ln2hi - n*ln2lo
-	p := 1 + r*(1+r*(0.5+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
-	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
 }

@@ -95,22 +95,6 @@ func Softmax(x []float32) {
 	}
 }
 
-// SiLU applies x*sigmoid(x) in place.
-func SiLU(x []float32) {
-	for i, v := range x {
-		x[i] = v / (1 + float32(math.Exp(float64(-v))))
-	}
-}
-
-// SwiGLU sets gate[i] = silu(gate[i]) * up[i], the gated FFN activation of
-// Llama-family models.
-func SwiGLU(gate, up []float32) {
-	up = up[:len(gate)]
-	for i, v := range gate {
-		gate[i] = v / (1 + float32(math.Exp(float64(-v)))) * up[i]
-	}
-}
-
 // GELU applies the tanh approximation of GELU in place (what Gemma's
 // gelu_pytorch_tanh and ggml's gelu compute).
 func GELU(x []float32) {

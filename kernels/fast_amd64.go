@@ -77,6 +77,13 @@ func installFast() {
 	// follows at full bandwidth; four- and eight-row kernels (faster in
 	// cache) measured at half that when streaming from DRAM on this machine.
 	set(quant.Q4_0, "avx2", asmMatVec(q4_0MatVecAVX2, 32))
+	siluMulFast = func(dst, g, u []float32) int {
+		n := len(dst) &^ 7
+		if n > 0 {
+			siluMulAVX2(unsafe.SliceData(dst), unsafe.SliceData(g), unsafe.SliceData(u), n)
+		}
+		return n
+	}
 	actQuantizers[quant.Q8_0] = func(x []float32, dst []byte) {
 		if nb := len(x) / 32; nb > 0 {
 			quantizeQ8_0AVX2(unsafe.SliceData(x), nb, unsafe.SliceData(dst))
@@ -443,3 +450,6 @@ func q8_0MatMulT(k *kernel, plain matMulFunc) matMulFunc {
 		q40PrepPool.Put(bp)
 	}
 }
+
+//go:noescape
+func siluMulAVX2(dst, gate, up *float32, n int)
