@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "tile_amd64.h"
 
 // Q8_0 × Q8_0 tile for prompt processing and batched decode, activation
 // lanes: the eight dword lanes of a YMM hold eight activations. Per block,
@@ -155,18 +156,7 @@ TEXT ·q8_0Tile8x8T(SB), NOSPLIT, $0-64
 	VPBROADCASTD AX, Y26
 
 q80t88:
-	// The next eight rows' lines at this block offset, so the next tile
-	// starts from cache (see the Q4_0 tiles).
-	LEAQ (SI)(R8*8), BX
-	PREFETCHT0 (BX)
-	PREFETCHT0 (BX)(R8*1)
-	PREFETCHT0 (BX)(R8*2)
-	PREFETCHT0 (BX)(R12*1)
-	LEAQ (BX)(R8*4), BX
-	PREFETCHT0 (BX)
-	PREFETCHT0 (BX)(R8*1)
-	PREFETCHT0 (BX)(R8*2)
-	PREFETCHT0 (BX)(R12*1)
+	PREFETCH_NEXT8
 	VMOVDQU32 (DX), Y16
 	VMOVDQU32 32(DX), Y17
 	VMOVDQU32 64(DX), Y18
