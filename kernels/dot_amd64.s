@@ -1177,3 +1177,99 @@ q40qpend:
 	JNZ q40qprow
 	VZEROUPPER
 	RET
+
+// The lane pattern for a block quad's scales: lane group b (128 bits) gets
+// block b's scale.
+DATA q40q4idx<>+0(SB)/8, $0
+DATA q40q4idx<>+8(SB)/8, $0
+DATA q40q4idx<>+16(SB)/8, $0x0000000100000001
+DATA q40q4idx<>+24(SB)/8, $0x0000000100000001
+DATA q40q4idx<>+32(SB)/8, $0x0000000200000002
+DATA q40q4idx<>+40(SB)/8, $0x0000000200000002
+DATA q40q4idx<>+48(SB)/8, $0x0000000300000003
+DATA q40q4idx<>+56(SB)/8, $0x0000000300000003
+GLOBL q40q4idx<>(SB), RODATA|NOPTR, $64
+
+// Q40QUAD: one block quad at wo(BX) (four 18-byte blocks) against its
+// prepared activation at po(DX) (see prepQ4_0Quads) into acc. The four
+// scales are gathered with scalar loads and shifts (general-purpose
+// pipes, idle in this loop) and converted together; the four blocks' quants
+// fill one ZMM (one 128-bit lane per block), so one VPDPBUSD takes the low
+// nibbles of all four and one the high nibbles, and one convert and one
+// FMA finish the quad.
+#define Q40QUAD(wo, po, acc) \
+	MOVWLZX (wo)(BX), AX \
+	MOVWLZX (wo+18)(BX), R12 \
+	SHLQ $16, R12 \
+	ORQ R12, AX \
+	MOVWLZX (wo+36)(BX), R13 \
+	SHLQ $32, R13 \
+	ORQ R13, AX \
+	MOVWLZX (wo+54)(BX), R12 \
+	SHLQ $48, R12 \
+	ORQ R12, AX \
+	VMOVQ AX, X11 \
+	VCVTPH2PS X11, X11 \
+	VMULPS (po+192)(DX), X11, X11 \
+	VPERMPS Z11, Z29, Z1 \
+	VMOVDQU (wo+2)(BX), X2 \
+	VINSERTI32X4 $1, (wo+20)(BX), Z2, Z2 \
+	VINSERTI32X4 $2, (wo+38)(BX), Z2, Z2 \
+	VINSERTI32X4 $3, (wo+56)(BX), Z2, Z2 \
+	VPSRLW $4, Z2, Z3 \
+	VPANDD Z31, Z2, Z2 \
+	VPANDD Z31, Z3, Z3 \
+	VMOVDQU32 (po+128)(DX), Z5 \
+	VPDPBUSD (po)(DX), Z2, Z5 \
+	VPDPBUSD (po+64)(DX), Z3, Z5 \
+	VCVTDQ2PS Z5, Z5 \
+	VFMADD231PS Z5, Z1, acc
+
+// func q4_0MatVecQ4(w *byte, rowBytes, rows, nb int, prep *byte, y *float32)
+// Q4_0 × Q8_0 decode kernel over block quads (prepQ4_0Quads layout, 208
+// bytes per quad), two quads per iteration into two accumulators. nb must
+// be a multiple of 8.
+TEXT ·q4_0MatVecQ4(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), R9
+	MOVQ nb+24(FP), R10
+	MOVQ prep+32(FP), R11
+	MOVQ y+40(FP), DI
+	SHRQ $3, R10
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU32 q40q4idx<>(SB), Z29
+
+q40q4row:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z6, Z6, Z6
+
+q40q4oct:
+	// As in q4_0MatVecQP: a software prefetch 2.3 KB ahead.
+	PREFETCHT0 2304(BX)
+	PREFETCHT0 2368(BX)
+	Q40QUAD(0, 0, Z0)
+	Q40QUAD(72, 208, Z6)
+	ADDQ $144, BX
+	ADDQ $416, DX
+	DECQ CX
+	JNZ q40q4oct
+
+	VADDPS Z6, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q40q4row
+	VZEROUPPER
+	RET
