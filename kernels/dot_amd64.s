@@ -1273,3 +1273,144 @@ q40q4oct:
 	JNZ q40q4row
 	VZEROUPPER
 	RET
+
+
+// VPERMW indices for Q6_K part p (0..7): its 32 quants' two scales, 2p for
+// the first sixteen (low 128 bits) and 2p+1 for the rest, eight times each.
+DATA q6kidx<>+0(SB)/8, $0x0000000000000000
+DATA q6kidx<>+8(SB)/8, $0x0000000000000000
+DATA q6kidx<>+16(SB)/8, $0x0001000100010001
+DATA q6kidx<>+24(SB)/8, $0x0001000100010001
+DATA q6kidx<>+32(SB)/8, $0x0002000200020002
+DATA q6kidx<>+40(SB)/8, $0x0002000200020002
+DATA q6kidx<>+48(SB)/8, $0x0003000300030003
+DATA q6kidx<>+56(SB)/8, $0x0003000300030003
+DATA q6kidx<>+64(SB)/8, $0x0004000400040004
+DATA q6kidx<>+72(SB)/8, $0x0004000400040004
+DATA q6kidx<>+80(SB)/8, $0x0005000500050005
+DATA q6kidx<>+88(SB)/8, $0x0005000500050005
+DATA q6kidx<>+96(SB)/8, $0x0006000600060006
+DATA q6kidx<>+104(SB)/8, $0x0006000600060006
+DATA q6kidx<>+112(SB)/8, $0x0007000700070007
+DATA q6kidx<>+120(SB)/8, $0x0007000700070007
+DATA q6kidx<>+128(SB)/8, $0x0008000800080008
+DATA q6kidx<>+136(SB)/8, $0x0008000800080008
+DATA q6kidx<>+144(SB)/8, $0x0009000900090009
+DATA q6kidx<>+152(SB)/8, $0x0009000900090009
+DATA q6kidx<>+160(SB)/8, $0x000a000a000a000a
+DATA q6kidx<>+168(SB)/8, $0x000a000a000a000a
+DATA q6kidx<>+176(SB)/8, $0x000b000b000b000b
+DATA q6kidx<>+184(SB)/8, $0x000b000b000b000b
+DATA q6kidx<>+192(SB)/8, $0x000c000c000c000c
+DATA q6kidx<>+200(SB)/8, $0x000c000c000c000c
+DATA q6kidx<>+208(SB)/8, $0x000d000d000d000d
+DATA q6kidx<>+216(SB)/8, $0x000d000d000d000d
+DATA q6kidx<>+224(SB)/8, $0x000e000e000e000e
+DATA q6kidx<>+232(SB)/8, $0x000e000e000e000e
+DATA q6kidx<>+240(SB)/8, $0x000f000f000f000f
+DATA q6kidx<>+248(SB)/8, $0x000f000f000f000f
+GLOBL q6kidx<>(SB), RODATA|NOPTR, $256
+
+// Q6KPV is Q6KPART with the part's two scales picked from the sixteen
+// (Y24) by one VPERMW, and VPMADDWD + VPADDD fused into VPDPWSSD (AVX-512
+// VNNI): three operations where Q6KPART has six.
+#define Q6KPV(q, ao, idx) \
+	VPMADDUBSW ao(DX), q, q \
+	VPERMW Y24, idx, Y3 \
+	VPDPWSSD Y3, q, Y8
+
+#define Q6KHALFV(h, i0, i1, i2, i3) \
+	VMOVDQU (64*h)(BX), Y1 \
+	VMOVDQU (64*h+32)(BX), Y2 \
+	VMOVDQU (128+32*h)(BX), Y7 \
+	VPAND Y15, Y1, Y9 \
+	VPAND Y14, Y7, Y10 \
+	VPSLLW $4, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KPV(Y9, (4+128*h), i0) \
+	VPAND Y15, Y2, Y9 \
+	VPAND Y13, Y7, Y10 \
+	VPSLLW $2, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KPV(Y9, (36+128*h), i1) \
+	VPSRLW $4, Y1, Y9 \
+	VPAND Y15, Y9, Y9 \
+	VPAND Y12, Y7, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KPV(Y9, (68+128*h), i2) \
+	VPSRLW $4, Y2, Y9 \
+	VPAND Y15, Y9, Y9 \
+	VPAND Y11, Y7, Y10 \
+	VPSRLW $2, Y10, Y10 \
+	VPOR Y10, Y9, Y9 \
+	Q6KPV(Y9, (100+128*h), i3)
+
+// func q6_KMatVecVNNI(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+// q6_KMatVecAVX2 with Q6KPV: the scales stay in a register (Y24) and the
+// part loop does half the integer work, which matters because that kernel
+// ran at about the DRAM rate even from cache.
+TEXT ·q6_KMatVecVNNI(SB), NOSPLIT, $0-48
+	LOADARGS
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x03030303, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x0C0C0C0C, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x30303030, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0xC0C0C0C0, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	VMOVDQU32 q6kidx<>+0(SB), Y16
+	VMOVDQU32 q6kidx<>+32(SB), Y17
+	VMOVDQU32 q6kidx<>+64(SB), Y18
+	VMOVDQU32 q6kidx<>+96(SB), Y19
+	VMOVDQU32 q6kidx<>+128(SB), Y20
+	VMOVDQU32 q6kidx<>+160(SB), Y21
+	VMOVDQU32 q6kidx<>+192(SB), Y22
+	VMOVDQU32 q6kidx<>+224(SB), Y23
+
+q6kvrow:
+	MOVQ SI, BX
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VXORPS Y0, Y0, Y0
+
+q6kvblock:
+	// d·dy
+	MOVWLZX 208(BX), AX
+	VMOVD AX, X1
+	VCVTPH2PS X1, X1
+	VMULSS (DX), X1, X1
+	VBROADCASTSS X1, Y6
+
+	// scales, and sumi = -32 Σ scale·bsum
+	VPMOVSXBW 192(BX), Y24
+	VPMADDWD 260(DX), Y24, Y1
+	VPSLLD $5, Y1, Y1
+	VPXOR Y8, Y8, Y8
+	VPSUBD Y1, Y8, Y8
+
+	Q6KHALFV(0, Y16, Y17, Y18, Y19)
+	Q6KHALFV(1, Y20, Y21, Y22, Y23)
+
+	VCVTDQ2PS Y8, Y8
+	VFMADD231PS Y8, Y6, Y0
+
+	ADDQ $210, BX
+	ADDQ $292, DX
+	DECQ CX
+	JNZ q6kvblock
+
+	HSUM
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JNZ q6kvrow
+	VZEROUPPER
+	RET

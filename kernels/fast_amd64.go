@@ -137,6 +137,9 @@ func installFast() {
 	table[quant.BF16].matmul = floatMatMul(table[quant.BF16], bf16Tile1x4, 2)
 	set(quant.Q4_K, "avx2", asmMatVec(q4_KMatVecAVX2, 256))
 	set(quant.Q6_K, "avx2", asmMatVec(q6_KMatVecAVX2, 256))
+	if cpu.VNNI {
+		set(quant.Q6_K, "avx512vnni", asmMatVec(q6_KMatVecVNNI, 256))
+	}
 	set(quant.Q5_K, "avx2", asmMatVec(q5_KMatVecAVX2, 256))
 	set(quant.Q3_K, "avx2", asmMatVec(q3_KMatVecAVX2, 256))
 	set(quant.Q2_K, "avx2", asmMatVec(q2_KMatVecAVX2, 256))
@@ -491,3 +494,6 @@ func prepQ4_0Quads(act []byte, nb int, prep []byte) {
 		}
 	}
 }
+
+//go:noescape
+func q6_KMatVecVNNI(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
