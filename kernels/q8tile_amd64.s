@@ -14,34 +14,6 @@
 // multiply-adds; the older 4×4 tile, with two activations per ZMM, needed
 // about 28 ZMM operations (each two on Zen 4) for 128.
 
-// TRANSPOSE8 transposes the 8×8 dwords in Y0..Y7 (row r in Yr) in place,
-// through Y16..Y23 and Y8..Y15 (VPERM2I128 only encodes Y0..Y15).
-#define TRANSPOSE8 \
-	VPUNPCKLDQ Y1, Y0, Y16 \
-	VPUNPCKHDQ Y1, Y0, Y17 \
-	VPUNPCKLDQ Y3, Y2, Y18 \
-	VPUNPCKHDQ Y3, Y2, Y19 \
-	VPUNPCKLDQ Y5, Y4, Y20 \
-	VPUNPCKHDQ Y5, Y4, Y21 \
-	VPUNPCKLDQ Y7, Y6, Y22 \
-	VPUNPCKHDQ Y7, Y6, Y23 \
-	VPUNPCKLQDQ Y18, Y16, Y8 \
-	VPUNPCKHQDQ Y18, Y16, Y9 \
-	VPUNPCKLQDQ Y19, Y17, Y10 \
-	VPUNPCKHQDQ Y19, Y17, Y11 \
-	VPUNPCKLQDQ Y22, Y20, Y12 \
-	VPUNPCKHQDQ Y22, Y20, Y13 \
-	VPUNPCKLQDQ Y23, Y21, Y14 \
-	VPUNPCKHQDQ Y23, Y21, Y15 \
-	VPERM2I128 $0x20, Y12, Y8, Y0 \
-	VPERM2I128 $0x20, Y13, Y9, Y1 \
-	VPERM2I128 $0x20, Y14, Y10, Y2 \
-	VPERM2I128 $0x20, Y15, Y11, Y3 \
-	VPERM2I128 $0x31, Y12, Y8, Y4 \
-	VPERM2I128 $0x31, Y13, Y9, Y5 \
-	VPERM2I128 $0x31, Y14, Y10, Y6 \
-	VPERM2I128 $0x31, Y15, Y11, Y7
-
 // func q8_0Prep8T(acts *byte, actBytes, nb int, f16 *float32, dst *byte)
 // Lays out eight Q8_0 activations (actBytes apart) for q8_0Tile8x8T, 320
 // bytes per block: A_0..A_7, then -128·Σ quants of each activation (int32),
