@@ -150,6 +150,9 @@ func installFast() {
 	set(quant.IQ4_XS, "avx2", asmMatVec(iq4_XSMatVecAVX2, 256))
 	if cpu.AVX512 {
 		table[quant.Q4_K].matmul = rowTiledMatMul(table[quant.Q4_K], q4_KTile1x4, 256)
+		if cpu.VNNI {
+			table[quant.Q4_K].matmul = q4_KMatMulT(table[quant.Q4_K].matmul)
+		}
 		fastPaths[quant.Q4_K] += "+avx512tile"
 		table[quant.Q6_K].matmul = rowTiledMatMul(table[quant.Q6_K], q6_KTile1x4, 256)
 		fastPaths[quant.Q6_K] += "+avx512tile"
@@ -497,3 +500,49 @@ func prepQ4_0Quads(act []byte, nb int, prep []byte) {
 
 //go:noescape
 func q6_KMatVecVNNI(w *byte, rowBytes, rows, nb int, act *byte, y *float32)
+
+//go:noescape
+func q4_KPrep8T(acts *byte, actBytes, nb int, dst *byte)
+
+//go:noescape
+func q4_KTile4x8T(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int)
+
+// q4_KMatMulT runs q4_KTile4x8T over multiples of four rows and groups of
+// eight activations (a last group of q80TMin..7 zero-padded: zero quants
+// and scale, results not stored); the row edge and a smaller last group go
+// to plain.
+func q4_KMatMulT(plain matMulFunc) matMulFunc {
+	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
+		r4 := rows &^ 3
+		if r4 == 0 || nBatch < q80TMin {
+			plain(w, rowBytes, rows, cols, acts, actBytes, nBatch, y, ldy)
+			return
+		}
+		nb := cols / 256
+		bp := q40PrepPool.Get().(*[]byte)
+		need := nb*2208 + 8*actBytes
+		if cap(*bp) < need {
+			*bp = make([]byte, need)
+		}
+		prep, pad := (*bp)[:nb*2208], (*bp)[nb*2208:need]
+		for s := 0; s < nBatch; s += 8 {
+			n := min(8, nBatch-s)
+			if n < q80TMin {
+				plain(w, rowBytes, rows, cols, acts[s*actBytes:], actBytes, n, y[s*ldy:], ldy)
+				break
+			}
+			src := acts[s*actBytes:]
+			if n < 8 {
+				copy(pad, src[:n*actBytes])
+				clear(pad[n*actBytes:])
+				src = pad
+			}
+			q4_KPrep8T(&src[0], actBytes, nb, &prep[0])
+			q4_KTile4x8T(unsafe.SliceData(w), rowBytes, r4, nb, &prep[0], &y[s*ldy], ldy, n)
+			if r4 < rows {
+				plain(w[r4*rowBytes:], rowBytes, rows-r4, cols, src, actBytes, n, y[s*ldy+r4:], ldy)
+			}
+		}
+		q40PrepPool.Put(bp)
+	}
+}
