@@ -151,10 +151,13 @@ func installFast() {
 	if cpu.AVX512 {
 		table[quant.Q4_K].matmul = rowTiledMatMul(table[quant.Q4_K], q4_KTile1x4, 256)
 		if cpu.VNNI {
-			table[quant.Q4_K].matmul = q4_KMatMulT(table[quant.Q4_K].matmul)
+			table[quant.Q4_K].matmul = laneTiledMatMul(table[quant.Q4_K].matmul, q4_KPrep8T, q4_KTile4x8T, 2208)
 		}
 		fastPaths[quant.Q4_K] += "+avx512tile"
 		table[quant.Q6_K].matmul = rowTiledMatMul(table[quant.Q6_K], q6_KTile1x4, 256)
+		if cpu.VNNI {
+			table[quant.Q6_K].matmul = laneTiledMatMul(table[quant.Q6_K].matmul, q6_KPrep8T, q6_KTile4x8T, 2336)
+		}
 		fastPaths[quant.Q6_K] += "+avx512tile"
 	}
 }
@@ -507,11 +510,12 @@ func q4_KPrep8T(acts *byte, actBytes, nb int, dst *byte)
 //go:noescape
 func q4_KTile4x8T(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int)
 
-// q4_KMatMulT runs q4_KTile4x8T over multiples of four rows and groups of
-// eight activations (a last group of q80TMin..7 zero-padded: zero quants
-// and scale, results not stored); the row edge and a smaller last group go
-// to plain.
-func q4_KMatMulT(plain matMulFunc) matMulFunc {
+// laneTiledMatMul runs a four-row × eight-activation lane tile (tile, with
+// its activation layout from prep, prepBytes per super-block) over
+// multiples of four rows and groups of eight activations (a last group of
+// q80TMin..7 zero-padded: zero quants and scale, results not stored); the
+// row edge and a smaller last group go to plain.
+func laneTiledMatMul(plain matMulFunc, prep func(acts *byte, actBytes, nb int, dst *byte), tile func(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int), prepBytes int) matMulFunc {
 	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
 		r4 := rows &^ 3
 		if r4 == 0 || nBatch < q80TMin {
@@ -520,11 +524,11 @@ func q4_KMatMulT(plain matMulFunc) matMulFunc {
 		}
 		nb := cols / 256
 		bp := q40PrepPool.Get().(*[]byte)
-		need := nb*2208 + 8*actBytes
+		need := nb*prepBytes + 8*actBytes
 		if cap(*bp) < need {
 			*bp = make([]byte, need)
 		}
-		prep, pad := (*bp)[:nb*2208], (*bp)[nb*2208:need]
+		buf, pad := (*bp)[:nb*prepBytes], (*bp)[nb*prepBytes:need]
 		for s := 0; s < nBatch; s += 8 {
 			n := min(8, nBatch-s)
 			if n < q80TMin {
@@ -537,8 +541,8 @@ func q4_KMatMulT(plain matMulFunc) matMulFunc {
 				clear(pad[n*actBytes:])
 				src = pad
 			}
-			q4_KPrep8T(&src[0], actBytes, nb, &prep[0])
-			q4_KTile4x8T(unsafe.SliceData(w), rowBytes, r4, nb, &prep[0], &y[s*ldy], ldy, n)
+			prep(&src[0], actBytes, nb, &buf[0])
+			tile(unsafe.SliceData(w), rowBytes, r4, nb, &buf[0], &y[s*ldy], ldy, n)
 			if r4 < rows {
 				plain(w[r4*rowBytes:], rowBytes, rows-r4, cols, src, actBytes, n, y[s*ldy+r4:], ldy)
 			}
@@ -546,3 +550,9 @@ func q4_KMatMulT(plain matMulFunc) matMulFunc {
 		q40PrepPool.Put(bp)
 	}
 }
+
+//go:noescape
+func q6_KPrep8T(acts *byte, actBytes, nb int, dst *byte)
+
+//go:noescape
+func q6_KTile4x8T(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int)
