@@ -152,6 +152,9 @@ func installFast() {
 		table[quant.Q4_K].matmul = rowTiledMatMul(table[quant.Q4_K], q4_KTile1x4, 256)
 		if cpu.VNNI {
 			table[quant.Q4_K].matmul = laneTiledMatMul(table[quant.Q4_K].matmul, q4_KPrep8T, q4_KTile4x8T, 2208)
+			// Q5_K had no tile: batches ran its matvec once per activation.
+			table[quant.Q5_K].matmul = laneTiledMatMul(table[quant.Q5_K].matmul, q4_KPrep8T, q5_KTile4x8T, 2208)
+			fastPaths[quant.Q5_K] += "+avx512tile"
 		}
 		fastPaths[quant.Q4_K] += "+avx512tile"
 		table[quant.Q6_K].matmul = rowTiledMatMul(table[quant.Q6_K], q6_KTile1x4, 256)
@@ -556,3 +559,6 @@ func q6_KPrep8T(acts *byte, actBytes, nb int, dst *byte)
 
 //go:noescape
 func q6_KTile4x8T(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int)
+
+//go:noescape
+func q5_KTile4x8T(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int)

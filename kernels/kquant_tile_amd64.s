@@ -646,6 +646,121 @@ q4kt48block:
 	VZEROUPPER
 	RET
 
+DATA q5kone<>+0(SB)/4, $0x01010101
+GLOBL q5kone<>(SB), RODATA|NOPTR, $4
+
+// Q5LT_UNPACK is Q4LT_UNPACK for Q5_K (quants at 48, high bits at 16): bit
+// 2j of qh is the fifth bit of the low nibbles of chunk j, bit 2j+1 of
+// the high nibbles (as in Q5KCHUNK).
+#define Q5LT_UNPACK(j, addr, r) \
+	VMOVDQU (48+32*(j))addr, Y0 \
+	VMOVDQU (16)addr, Y5 \
+	VPSRLW $4, Y0, Y1 \
+	VPANDD Y31, Y0, Y0 \
+	VPANDD Y31, Y1, Y1 \
+	VPSRLW $(2*(j)), Y5, Y6 \
+	VPANDD.BCST q5kone<>(SB), Y6, Y6 \
+	VPSLLW $4, Y6, Y6 \
+	VPORD Y6, Y0, Y0 \
+	VPSRLW $(2*(j)+1), Y5, Y7 \
+	VPANDD.BCST q5kone<>(SB), Y7, Y7 \
+	VPSLLW $4, Y7, Y7 \
+	VPORD Y7, Y1, Y1 \
+	VMOVDQU Y0, (240+64*(r))(SP) \
+	VMOVDQU Y1, (272+64*(r))(SP)
+
+#define Q5LT_CHUNK(j) \
+	Q5LT_UNPACK(j, (R14), 0) \
+	Q5LT_UNPACK(j, (R14)(R8*1), 1) \
+	Q5LT_UNPACK(j, (R14)(R8*2), 2) \
+	Q5LT_UNPACK(j, (R14)(R12*1), 3) \
+	LT_ZERO \
+	Q4LT_STEP(j, 0) \
+	Q4LT_STEP(j, 1) \
+	Q4LT_STEP(j, 2) \
+	Q4LT_STEP(j, 3) \
+	Q4LT_STEP(j, 4) \
+	Q4LT_STEP(j, 5) \
+	Q4LT_STEP(j, 6) \
+	Q4LT_STEP(j, 7) \
+	LT_SCALE(48+8*(j), Y16, Y24, Y12) \
+	LT_SCALE(80+8*(j), Y17, Y25, Y13) \
+	LT_SCALE(112+8*(j), Y18, Y26, Y14) \
+	LT_SCALE(144+8*(j), Y19, Y27, Y15)
+
+// func q5_KTile4x8T(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int)
+// Four weight rows at a time (rows must be a multiple of 4) against eight
+// activations prepared by q4_KPrep8T (Q5_K's Q8_K activations are laid out alike); the first nAct activations' results
+// are stored (y[j*ldy + r]). R14 walks row 0's super-blocks. Registers:
+// Y8..Y11 float results, Y12..Y15 scaled sums, Y20..Y23 min sums, Y16..Y19
+// and Y24..Y27 a chunk's low and high sub-block sums, per row.
+TEXT ·q5_KTile4x8T(SB), NOSPLIT, $656-64
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), AX
+	SHRQ $2, AX
+	MOVQ AX, 624(SP)
+	MOVQ nb+24(FP), R10
+	MOVQ prep+32(FP), R11
+	MOVQ y+40(FP), AX
+	MOVQ AX, 632(SP)
+	MOVQ ldy+48(FP), AX
+	SHLQ $2, AX
+	MOVQ AX, 640(SP)
+	MOVQ nAct+56(FP), AX
+	MOVQ AX, 648(SP)
+	LEAQ (R8)(R8*2), R12
+	MOVL $0x0F0F0F0F, AX
+	VPBROADCASTD AX, Y31
+
+q5kt48row:
+	MOVQ SI, R14
+	MOVQ R11, DX
+	MOVQ R10, CX
+	VPXORD Y8, Y8, Y8
+	VPXORD Y9, Y9, Y9
+	VPXORD Y10, Y10, Y10
+	VPXORD Y11, Y11, Y11
+
+q5kt48block:
+	Q4LT_ROW((R14), 0)
+	Q4LT_ROW((R14)(R8*1), 1)
+	Q4LT_ROW((R14)(R8*2), 2)
+	Q4LT_ROW((R14)(R12*1), 3)
+	VPXORD Y12, Y12, Y12
+	VPXORD Y13, Y13, Y13
+	VPXORD Y14, Y14, Y14
+	VPXORD Y15, Y15, Y15
+	VPXORD Y20, Y20, Y20
+	VPXORD Y21, Y21, Y21
+	VPXORD Y22, Y22, Y22
+	VPXORD Y23, Y23, Y23
+	Q4LT_MINS(0)
+	Q4LT_MINS(1)
+	Q4LT_MINS(2)
+	Q4LT_MINS(3)
+	Q5LT_CHUNK(0)
+	Q5LT_CHUNK(1)
+	Q5LT_CHUNK(2)
+	Q5LT_CHUNK(3)
+	VMOVUPS 2176(DX), Y30
+	Q4LT_FLOAT(0, Y12, Y20, Y8)
+	Q4LT_FLOAT(1, Y13, Y21, Y9)
+	Q4LT_FLOAT(2, Y14, Y22, Y10)
+	Q4LT_FLOAT(3, Y15, Y23, Y11)
+	ADDQ $176, R14
+	ADDQ $2208, DX
+	DECQ CX
+	JNZ q5kt48block
+
+	LT_STORE(496, 632, 640, 648, q5kt48st)
+	ADDQ $16, 632(SP)
+	LEAQ (SI)(R8*4), SI
+	DECQ 624(SP)
+	JNZ q5kt48row
+	VZEROUPPER
+	RET
+
 DATA q6km0f<>+0(SB)/4, $0x0f0f0f0f
 GLOBL q6km0f<>(SB), RODATA|NOPTR, $4
 DATA q6km03<>+0(SB)/4, $0x03030303

@@ -17,7 +17,7 @@ import (
 // covered. Tolerance as in TestFastPathsMatchReference.
 func TestMatMulBatchSizes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q4_K, quant.F16} {
+	for _, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q4_K, quant.Q5_K, quant.Q6_K, quant.F16} {
 		k := table[typ]
 		const cols = 512
 		for _, rows := range []int{3, 8, 17} {
