@@ -573,6 +573,34 @@ label: \
 	CMPQ R9, CX \
 	JLT label
 
+// Q4LT_HEAD reads the four rows' super-block headers and adds their mins
+// terms (Q4_K and Q5_K share the header layout).
+#define Q4LT_HEAD \
+	Q4LT_ROW((R14), 0) \
+	Q4LT_ROW((R14)(R8*1), 1) \
+	Q4LT_ROW((R14)(R8*2), 2) \
+	Q4LT_ROW((R14)(R12*1), 3) \
+	VPXORD Y12, Y12, Y12 \
+	VPXORD Y13, Y13, Y13 \
+	VPXORD Y14, Y14, Y14 \
+	VPXORD Y15, Y15, Y15 \
+	VPXORD Y20, Y20, Y20 \
+	VPXORD Y21, Y21, Y21 \
+	VPXORD Y22, Y22, Y22 \
+	VPXORD Y23, Y23, Y23 \
+	Q4LT_MINS(0) \
+	Q4LT_MINS(1) \
+	Q4LT_MINS(2) \
+	Q4LT_MINS(3)
+
+// Q4LT_TAIL turns the four rows' integer sums into float results.
+#define Q4LT_TAIL \
+	VMOVUPS 2176(DX), Y30 \
+	Q4LT_FLOAT(0, Y12, Y20, Y8) \
+	Q4LT_FLOAT(1, Y13, Y21, Y9) \
+	Q4LT_FLOAT(2, Y14, Y22, Y10) \
+	Q4LT_FLOAT(3, Y15, Y23, Y11)
+
 // func q4_KTile4x8T(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int)
 // Four weight rows at a time (rows must be a multiple of 4) against eight
 // activations prepared by q4_KPrep8T; the first nAct activations' results
@@ -608,31 +636,12 @@ q4kt48row:
 	VPXORD Y11, Y11, Y11
 
 q4kt48block:
-	Q4LT_ROW((R14), 0)
-	Q4LT_ROW((R14)(R8*1), 1)
-	Q4LT_ROW((R14)(R8*2), 2)
-	Q4LT_ROW((R14)(R12*1), 3)
-	VPXORD Y12, Y12, Y12
-	VPXORD Y13, Y13, Y13
-	VPXORD Y14, Y14, Y14
-	VPXORD Y15, Y15, Y15
-	VPXORD Y20, Y20, Y20
-	VPXORD Y21, Y21, Y21
-	VPXORD Y22, Y22, Y22
-	VPXORD Y23, Y23, Y23
-	Q4LT_MINS(0)
-	Q4LT_MINS(1)
-	Q4LT_MINS(2)
-	Q4LT_MINS(3)
+	Q4LT_HEAD
 	Q4LT_CHUNK(0)
 	Q4LT_CHUNK(1)
 	Q4LT_CHUNK(2)
 	Q4LT_CHUNK(3)
-	VMOVUPS 2176(DX), Y30
-	Q4LT_FLOAT(0, Y12, Y20, Y8)
-	Q4LT_FLOAT(1, Y13, Y21, Y9)
-	Q4LT_FLOAT(2, Y14, Y22, Y10)
-	Q4LT_FLOAT(3, Y15, Y23, Y11)
+	Q4LT_TAIL
 	ADDQ $144, R14
 	ADDQ $2208, DX
 	DECQ CX
@@ -723,31 +732,12 @@ q5kt48row:
 	VPXORD Y11, Y11, Y11
 
 q5kt48block:
-	Q4LT_ROW((R14), 0)
-	Q4LT_ROW((R14)(R8*1), 1)
-	Q4LT_ROW((R14)(R8*2), 2)
-	Q4LT_ROW((R14)(R12*1), 3)
-	VPXORD Y12, Y12, Y12
-	VPXORD Y13, Y13, Y13
-	VPXORD Y14, Y14, Y14
-	VPXORD Y15, Y15, Y15
-	VPXORD Y20, Y20, Y20
-	VPXORD Y21, Y21, Y21
-	VPXORD Y22, Y22, Y22
-	VPXORD Y23, Y23, Y23
-	Q4LT_MINS(0)
-	Q4LT_MINS(1)
-	Q4LT_MINS(2)
-	Q4LT_MINS(3)
+	Q4LT_HEAD
 	Q5LT_CHUNK(0)
 	Q5LT_CHUNK(1)
 	Q5LT_CHUNK(2)
 	Q5LT_CHUNK(3)
-	VMOVUPS 2176(DX), Y30
-	Q4LT_FLOAT(0, Y12, Y20, Y8)
-	Q4LT_FLOAT(1, Y13, Y21, Y9)
-	Q4LT_FLOAT(2, Y14, Y22, Y10)
-	Q4LT_FLOAT(3, Y15, Y23, Y11)
+	Q4LT_TAIL
 	ADDQ $176, R14
 	ADDQ $2208, DX
 	DECQ CX
