@@ -125,7 +125,10 @@ func installFast() {
 			}
 		})
 		table[quant.Q4_0].matmul = q4_0MatMulVNNI(table[quant.Q4_0], tiledMatMul(table[quant.Q4_0], q4_0Tile8x4VNNI, 32, 8))
-		table[quant.Q8_0].matmul = q8_0MatMulT(table[quant.Q8_0], tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32, 4))
+		// Q8_0: the eight-row activation-lane tile for groups of six to
+		// eight activations (1.4-1.8× the 4×4 tile at batch 8-64), the 4×4
+		// tile for the rest.
+		table[quant.Q8_0].matmul = laneTiledMatMul(tiledMatMul(table[quant.Q8_0], q8_0Tile4x4VNNI, 32, 4), q8_0Prep8, q8_0Tile8Rows, 320, 32, 8)
 		fastPaths[quant.Q4_0] += "+vnni"
 		fastPaths[quant.Q8_0] += "+vnni"
 	}
@@ -151,15 +154,15 @@ func installFast() {
 	if cpu.AVX512 {
 		table[quant.Q4_K].matmul = rowTiledMatMul(table[quant.Q4_K], q4_KTile1x4, 256)
 		if cpu.VNNI {
-			table[quant.Q4_K].matmul = laneTiledMatMul(table[quant.Q4_K].matmul, q4_KPrep8T, q4_KTile4x8T, 2208)
+			table[quant.Q4_K].matmul = laneTiledMatMul(table[quant.Q4_K].matmul, q4_KPrep8T, q4_KTile4x8T, 2208, 256, 4)
 			// Q5_K had no tile: batches ran its matvec once per activation.
-			table[quant.Q5_K].matmul = laneTiledMatMul(table[quant.Q5_K].matmul, q4_KPrep8T, q5_KTile4x8T, 2208)
+			table[quant.Q5_K].matmul = laneTiledMatMul(table[quant.Q5_K].matmul, q4_KPrep8T, q5_KTile4x8T, 2208, 256, 4)
 			fastPaths[quant.Q5_K] += "+avx512tile"
 		}
 		fastPaths[quant.Q4_K] += "+avx512tile"
 		table[quant.Q6_K].matmul = rowTiledMatMul(table[quant.Q6_K], q6_KTile1x4, 256)
 		if cpu.VNNI {
-			table[quant.Q6_K].matmul = laneTiledMatMul(table[quant.Q6_K].matmul, q6_KPrep8T, q6_KTile4x8T, 2336)
+			table[quant.Q6_K].matmul = laneTiledMatMul(table[quant.Q6_K].matmul, q6_KPrep8T, q6_KTile4x8T, 2336, 256, 4)
 		}
 		fastPaths[quant.Q6_K] += "+avx512tile"
 	}
@@ -422,57 +425,24 @@ func q8_0Prep8T(acts *byte, actBytes, nb int, f16 *float32, dst *byte)
 //go:noescape
 func q8_0Tile8x8T(w *byte, rowBytes, nb int, prep *byte, y *float32, ldy, nAct int, f16 *float32)
 
-// q80TMin is the smallest group of activations given to q8_0Tile8x8T: the
-// tile costs the same for one activation as for eight, and for four or
-// five the 4×4 tile (plain) measured faster.
-const q80TMin = 6
+// q8_0Prep8 and q8_0Tile8Rows adapt the Q8_0 lane tile to laneTiledMatMul:
+// the f16 table the assembly converts scales with, and one call per eight
+// rows.
+func q8_0Prep8(acts *byte, actBytes, nb int, dst *byte) {
+	q8_0Prep8T(acts, actBytes, nb, unsafe.SliceData(f16tab), dst)
+}
 
-// q8_0MatMulT runs q8_0Tile8x8T over groups of eight activations (a last
-// group of q80TMin..7 zero-padded: zero quants and scale, results not
-// stored) and multiples of eight rows, the matvec for the row edge; a last
-// group below q80TMin and calls with fewer than eight rows go to plain.
-// Against plain at batch 8, 16 and 64 it measured 1.4-1.8× as fast, from
-// cache and from DRAM (A/B in one run).
-func q8_0MatMulT(k *kernel, plain matMulFunc) matMulFunc {
-	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
-		r8 := rows &^ 7
-		if r8 == 0 || nBatch < q80TMin {
-			plain(w, rowBytes, rows, cols, acts, actBytes, nBatch, y, ldy)
-			return
-		}
-		nb := cols / 32
-		bp := q40PrepPool.Get().(*[]byte)
-		need := nb*320 + 8*actBytes
-		if cap(*bp) < need {
-			*bp = make([]byte, need)
-		}
-		prep, pad := (*bp)[:nb*320], (*bp)[nb*320:need]
-		tab := unsafe.SliceData(f16tab)
-		for s := 0; s < nBatch; s += 8 {
-			n := min(8, nBatch-s)
-			if n < q80TMin {
-				plain(w, rowBytes, rows, cols, acts[s*actBytes:], actBytes, n, y[s*ldy:], ldy)
-				break
-			}
-			src := acts[s*actBytes:]
-			if n < 8 {
-				copy(pad, src[:n*actBytes])
-				clear(pad[n*actBytes:])
-				src = pad
-			}
-			q8_0Prep8T(&src[0], actBytes, nb, tab, &prep[0])
-			for r := 0; r < r8; r += 8 {
-				q8_0Tile8x8T(&w[r*rowBytes], rowBytes, nb, &prep[0], &y[s*ldy+r], ldy, n, tab)
-			}
-			if r8 < rows {
-				for j := s; j < s+n; j++ {
-					k.matvec(w[r8*rowBytes:], rowBytes, rows-r8, cols, acts[j*actBytes:(j+1)*actBytes], y[j*ldy+r8:])
-				}
-			}
-		}
-		q40PrepPool.Put(bp)
+func q8_0Tile8Rows(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int) {
+	tab := unsafe.SliceData(f16tab)
+	for r := 0; r < rows; r += 8 {
+		q8_0Tile8x8T((*byte)(unsafe.Add(unsafe.Pointer(w), r*rowBytes)), rowBytes, nb, prep, (*float32)(unsafe.Add(unsafe.Pointer(y), 4*r)), ldy, nAct, tab)
 	}
 }
+
+// q80TMin is the smallest group of activations given to a lane tile: the
+// tile costs the same for one activation as for eight, and for four or
+// five the older tiles (plain) measured faster.
+const q80TMin = 6
 
 //go:noescape
 func siluMulAVX2(dst, gate, up *float32, n int)
@@ -513,19 +483,19 @@ func q4_KPrep8T(acts *byte, actBytes, nb int, dst *byte)
 //go:noescape
 func q4_KTile4x8T(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int)
 
-// laneTiledMatMul runs a four-row × eight-activation lane tile (tile, with
-// its activation layout from prep, prepBytes per super-block) over
-// multiples of four rows and groups of eight activations (a last group of
-// q80TMin..7 zero-padded: zero quants and scale, results not stored); the
-// row edge and a smaller last group go to plain.
-func laneTiledMatMul(plain matMulFunc, prep func(acts *byte, actBytes, nb int, dst *byte), tile func(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int), prepBytes int) matMulFunc {
+// laneTiledMatMul runs an eight-activation lane tile (tile, with its
+// activation layout from prep, prepBytes per block of bs weights) over
+// multiples of rowMult rows and groups of eight activations (a last group
+// of q80TMin..7 zero-padded: zero quants and scale, results not stored);
+// the row edge and a smaller last group go to plain.
+func laneTiledMatMul(plain matMulFunc, prep func(acts *byte, actBytes, nb int, dst *byte), tile func(w *byte, rowBytes, rows, nb int, prep *byte, y *float32, ldy, nAct int), prepBytes, bs, rowMult int) matMulFunc {
 	return func(w []byte, rowBytes, rows, cols int, acts []byte, actBytes, nBatch int, y []float32, ldy int) {
-		r4 := rows &^ 3
+		r4 := rows / rowMult * rowMult
 		if r4 == 0 || nBatch < q80TMin {
 			plain(w, rowBytes, rows, cols, acts, actBytes, nBatch, y, ldy)
 			return
 		}
-		nb := cols / 256
+		nb := cols / bs
 		bp := q40PrepPool.Get().(*[]byte)
 		need := nb*prepBytes + 8*actBytes
 		if cap(*bp) < need {
