@@ -164,11 +164,18 @@ var (
 // findFIM reads the FIM token ids from the metadata, else finds them in
 // the vocabulary by text; ok only when all three exist.
 func findFIM(md *gguf.Metadata, tok *tokenizer.Tokenizer) fimIDs {
+	return fimFromMetadata(md, tok.VocabSize(), tok.ID)
+}
+
+// fimFromMetadata is findFIM over any vocabulary: vocab is its size and id
+// looks a token up by text. /api/show uses it on the GGUF's token list, so
+// the insert capability means exactly what loading the model finds.
+func fimFromMetadata(md *gguf.Metadata, vocab int, id func(string) (int32, bool)) fimIDs {
 	var ids [3]int32
 	for i := range ids {
 		ids[i] = -1
 		for _, k := range fimKeys[i] {
-			if v, ok := md.Uint(k); ok && v < uint64(tok.VocabSize()) {
+			if v, ok := md.Uint(k); ok && v < uint64(vocab) {
 				ids[i] = int32(v)
 				break
 			}
@@ -177,8 +184,8 @@ func findFIM(md *gguf.Metadata, tok *tokenizer.Tokenizer) fimIDs {
 			if ids[i] >= 0 {
 				break
 			}
-			if id, ok := tok.ID(t); ok {
-				ids[i] = id
+			if v, ok := id(t); ok {
+				ids[i] = v
 			}
 		}
 		if ids[i] < 0 {

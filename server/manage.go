@@ -604,41 +604,20 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.EmbeddingResponse{Embedding: out})
 }
 
-// hasFIM reports whether a GGUF names all three fill-in-the-middle tokens,
-// by key or by text in its vocabulary (as findFIM does at load), so
-// /api/show lists "insert" exactly for the models whose suffix requests
-// work.
+// hasFIM reports whether a GGUF names all three fill-in-the-middle tokens
+// (fimFromMetadata on its token list).
 func hasFIM(f *gguf.File) bool {
-	var vocab map[string]bool
-	for i := range fimKeys {
-		found := false
-		for _, k := range fimKeys[i] {
-			if _, ok := f.Get(k); ok {
-				found = true
-				break
+	toks := f.Strings("tokenizer.ggml.tokens")
+	var index map[string]int32
+	id := func(t string) (int32, bool) {
+		if index == nil {
+			index = make(map[string]int32, len(toks))
+			for i, s := range toks {
+				index[s] = int32(i)
 			}
 		}
-		if !found && vocab == nil {
-			vocab = map[string]bool{}
-			if kv, ok := f.Get("tokenizer.ggml.tokens"); ok {
-				if a, ok := kv.Value.(gguf.Array); ok {
-					if toks, ok := a.Values.([]string); ok {
-						for _, t := range toks {
-							vocab[t] = true
-						}
-					}
-				}
-			}
-		}
-		for _, t := range fimTexts[i] {
-			if found {
-				break
-			}
-			found = vocab[t]
-		}
-		if !found {
-			return false
-		}
+		v, ok := index[t]
+		return v, ok
 	}
-	return true
+	return fimFromMetadata(&f.Metadata, len(toks), id).ok
 }
