@@ -71,36 +71,3 @@ func RMSNorm(dst, x, weight []float32, eps float32) {
 		dst[i] = v * scale * weight[i]
 	}
 }
-
-// Softmax replaces x with exp(x-max)/Σ exp(x-max) in place.
-func Softmax(x []float32) {
-	if len(x) == 0 {
-		return
-	}
-	max := x[0]
-	for _, v := range x[1:] {
-		if v > max {
-			max = v
-		}
-	}
-	var sum float64
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - max)))
-		x[i] = e
-		sum += float64(e)
-	}
-	inv := float32(1 / sum)
-	for i := range x {
-		x[i] *= inv
-	}
-}
-
-// GELU applies the tanh approximation of GELU in place (what Gemma's
-// gelu_pytorch_tanh and ggml's gelu compute).
-func GELU(x []float32) {
-	const c = 0.7978845608028654 // sqrt(2/pi)
-	for i, v := range x {
-		f := float64(v)
-		x[i] = float32(0.5 * f * (1 + math.Tanh(c*(f+0.044715*f*f*f))))
-	}
-}
